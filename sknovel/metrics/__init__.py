@@ -1,0 +1,27 @@
+"""Metrics for rankings of novel items."""
+
+# Authors: The sknovel developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from sknovel.metrics._discovery import (
+    discovery_curve,
+    discovery_nauc,
+    expected_random_discovery_curve,
+    oracle_discovery_curve,
+)
+
+__all__ = [
+    "discovery_curve",
+    "discovery_nauc",
+    "expected_random_discovery_curve",
+    "oracle_discovery_curve",
+]
+
+from sknovel.metrics._scorer import (  # noqa: E402
+    DiscoveryScorer,
+    discovery_scorer,
+    make_discovery_scorer,
+    ranking_of,
+)
+
+__all__ += ["DiscoveryScorer", "discovery_scorer", "make_discovery_scorer", "ranking_of"]

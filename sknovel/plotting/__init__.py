@@ -1,0 +1,8 @@
+"""Pictures of rankings and their explanations."""
+
+# Authors: The sknovel developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from sknovel.plotting._discovery_curve import DiscoveryCurveDisplay
+
+__all__ = ["DiscoveryCurveDisplay"]

@@ -1,0 +1,215 @@
+"""The DEMUD selection loop and the two ways of keeping every item's score current.
+
+``"full"`` recomputes the model and every score after each pick (O(n d K) per pick).
+``"incremental"`` *maintains* the scores: an incremental update adds one direction q and drops
+one direction w, both inside span(old components, q), so that
+
+    new score(x) = old score(x) - (q.(x - old mean))^2 + (w.(x - new mean))^2.
+
+q.x costs one pass over X; w.x is read off stored coordinates of every item in a small basis
+(see :class:`_MaintainedScores`), so a pick costs about one matrix-vector product over X.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._subspace import (
+    CHUNK_ROWS,
+    SubspaceModel,
+    reconstruct,
+    residual_scores,
+    update_model,
+)
+
+#: Scores within ``rtol * max(best score, scale)`` of the best are ties (lowest index wins);
+#: ``scale`` is the largest squared distance of an item to the mean at the start.
+TIE_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+
+
+def tie_tolerance(dtype, best, scale):
+    """Absolute tolerance under which two scores count as tied."""
+    return TIE_RTOL[np.dtype(dtype)] * max(best, scale)
+
+
+def best_index(scores, dtype, scale):
+    """Index of the largest score; among scores tied with it, the lowest index."""
+    best = scores.max()
+    return int(np.argmax(scores >= best - tie_tolerance(dtype, best, scale)))
+
+
+@dataclass
+class Selection:
+    """Result of a selection run: picks, their scores and expected parts, the final model."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    expected: np.ndarray
+    model: SubspaceModel
+
+
+class _ExactScores:
+    """Scores recomputed from scratch under each new model (the ``"full"`` method)."""
+
+    def __init__(self, X, model):
+        self.X = X
+        self.scores, distances = residual_scores(X, model, with_distance=True)
+        self.max_distance = float(distances.max())
+
+    def advance(self, update, old_model):
+        self.scores = residual_scores(self.X, update.model)
+
+
+class _MaintainedScores:
+    """Scores kept current with one pass over X per pick (the ``"incremental"`` method).
+
+    ``coordinates[:n_basis]`` holds, for every item, its inner products with a set of basis
+    vectors: the components of the model the tracker started from and every direction added
+    since. ``coefficients`` (n_basis, r) expresses the current components in that basis, so
+    the inner product of any vector in the span with every item is a product with the stored
+    coordinates, (n_basis / n_features) of a pass over X. When the basis outgrows its buffer it
+    is compacted to the current components.
+    """
+
+    def __init__(self, X, model, n_components):
+        self.X = X
+        self.scores, distances = residual_scores(X, model, with_distance=True)
+        self.max_distance = float(distances.max())
+        n_samples, n_features = X.shape
+        spare = max(4, min(n_components, n_features // 4 - n_components))
+        self.coordinates = np.empty((n_components + spare, n_samples), dtype=X.dtype)
+        rank = len(model.components)
+        for start in range(0, n_samples, CHUNK_ROWS):
+            block = slice(start, start + CHUNK_ROWS)
+            self.coordinates[:rank, block] = (X[block] @ model.components.T.astype(X.dtype)).T
+        self.coefficients = np.eye(rank)
+        self.n_basis = rank
+
+    def _inner_products(self, vector):
+        """``X @ vector`` in float64, one pass over X in X's dtype."""
+        return (self.X @ vector.astype(self.X.dtype, copy=False)).astype(np.float64)
+
+    def _compact(self):
+        rank = self.coefficients.shape[1]
+        weights = self.coefficients.T.astype(self.coordinates.dtype)
+        for start in range(0, self.coordinates.shape[1], CHUNK_ROWS * 8):
+            block = slice(start, start + CHUNK_ROWS * 8)
+            self.coordinates[:rank, block] = weights @ self.coordinates[: self.n_basis, block]
+        self.coefficients = np.eye(rank)
+        self.n_basis = rank
+
+    def advance(self, update, old_model):
+        n_added = len(update.added)
+        if self.n_basis + n_added > len(self.coordinates):
+            self._compact()
+        for direction in update.added:
+            products = self._inner_products(direction)
+            self.coordinates[self.n_basis] = products
+            self.n_basis += 1
+            products -= direction @ old_model.mean
+            self.scores -= products * products
+
+        extended = np.zeros((self.n_basis, self.coefficients.shape[1] + n_added))
+        extended[: self.coefficients.shape[0], : self.coefficients.shape[1]] = self.coefficients
+        extended[self.coefficients.shape[0] :, self.coefficients.shape[1] :] = np.eye(n_added)
+        dropped_weights = extended @ update.dropped_coefficients
+        stored = self.coordinates[: self.n_basis]
+        for weights, direction in zip(dropped_weights.T, update.dropped):
+            products = (weights.astype(stored.dtype) @ stored).astype(np.float64)
+            products -= direction @ update.model.mean
+            self.scores += products * products
+        self.coefficients = extended @ update.new_coefficients
+        np.maximum(self.scores, 0.0, out=self.scores)
+
+
+def run_selection(
+    X, prior, *, n_selections, n_components, svd_method, first=None, scale=None
+):
+    """Run DEMUD over the rows of `X`, starting from the model `prior`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    prior : SubspaceModel
+        What is already known (empty for a cold start, in which case `first` is required).
+    n_selections : int
+    n_components : int
+    svd_method : {"full", "incremental"}
+    first : tuple (index, score, expected) or None
+        A first pick decided elsewhere (by ``init``), recorded as given.
+    scale : float or None
+        Largest squared distance of an item to the starting mean (for the tie tolerance);
+        computed here when None.
+
+    Returns
+    -------
+    Selection
+    """
+    n_features = X.shape[1]
+    indices = np.empty(n_selections, dtype=np.intp)
+    scores = np.empty(n_selections)
+    expected = np.empty((n_selections, n_features), dtype=X.dtype)
+    picked = np.zeros(X.shape[0], dtype=bool)
+    model, tracker, n_picked = prior, None, 0
+
+    def add(index):
+        nonlocal model
+        picked[index] = True
+        if svd_method == "full":
+            update = update_model(prior, X[indices[:n_picked]], n_components)
+        else:
+            update = update_model(model, X[[index]], n_components)
+        old_model, model = model, update.model
+        return update, old_model
+
+    if first is not None:
+        indices[0], scores[0], expected[0] = first
+        n_picked = 1
+        add(indices[0])
+
+    while n_picked < n_selections:
+        if tracker is None:
+            if svd_method == "full":
+                tracker = _ExactScores(X, model)
+            else:
+                tracker = _MaintainedScores(X, model, n_components)
+            scale = tracker.max_distance if scale is None else scale
+        remaining = np.where(picked, -np.inf, tracker.scores)
+        index = best_index(remaining, X.dtype, scale)
+        expected_part = reconstruct(X[index], model)
+        residual = np.asarray(X[index], dtype=np.float64) - expected_part
+        indices[n_picked], scores[n_picked] = index, residual @ residual
+        expected[n_picked] = expected_part
+        n_picked += 1
+        update, old_model = add(index)
+        if n_picked < n_selections:
+            tracker.advance(update, old_model)
+    return Selection(indices, scores, expected, model)
+
+
+def tie_aware_order(scores, n_selections, dtype, scale):
+    """First `n_selections` indices by descending score, ties to the lowest index.
+
+    The order in which repeatedly taking :func:`best_index` of the remaining scores would
+    pick them (what a static ranking means by DEMUD's tie rule), in O(n log n).
+    """
+    import heapq
+
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    if np.all(np.diff(sorted_scores) < -tie_tolerance(dtype, sorted_scores[0], scale)):
+        return order[:n_selections]  # no near-ties anywhere: the plain sort is the answer
+    taken = np.zeros(len(scores), dtype=bool)
+    ranking = np.empty(n_selections, dtype=np.intp)
+    window, top, next_in = [], 0, 0
+    for step in range(n_selections):
+        while taken[order[top]]:
+            top += 1
+        best = sorted_scores[top]
+        threshold = best - tie_tolerance(dtype, best, scale)
+        while next_in < len(order) and sorted_scores[next_in] >= threshold:
+            heapq.heappush(window, order[next_in])
+            next_in += 1
+        ranking[step] = heapq.heappop(window)
+        taken[ranking[step]] = True
+    return ranking

@@ -1,0 +1,108 @@
+"""Static SVD baseline: rank by reconstruction error under the PCA of all items."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseRanker, SubspaceRankerMixin, _explanation, check_n_selections
+from ._demud import resolve_n_components
+from ._selection import tie_aware_order
+from ._subspace import pca_model, randomized_pca_model, reconstruct, residual_scores
+
+
+class SVDRanker(SubspaceRankerMixin, BaseRanker):
+    """Rank items by reconstruction error under the top-K PCA of all of them, never updated.
+
+    The static baseline of DEMUD (the original program's ``--static`` mode, plotted as "SVD"
+    by Lee, Wagstaff et al., 2018). Unlike :class:`Demud`, the model does not learn from
+    the picks, so near-duplicates of a novel item all rank high together.
+
+    Parameters
+    ----------
+    n_components : int or None, default=None
+        K. None means ``min(10, n_samples, n_features)``.
+    n_selections : int or None, default=None
+        Number of items to rank in ``fit``; None ranks every row.
+    svd_solver : {"full", "randomized"}, default="full"
+        ``"full"``: exact PCA. ``"randomized"``: a randomized range finder with implicit
+        centring (no copy of X), for large X.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the randomized solver; unused by ``"full"``.
+
+    Attributes
+    ----------
+    ranking_ : ndarray of shape (n_selections,)
+        Row indices by descending score; ties go to the lowest index.
+    scores_ : ndarray of shape (n_selections,)
+        Squared reconstruction error of each pick.
+    expected_ : ndarray of shape (n_selections, n_features)
+        Expected part of each pick under the model.
+    mean_ : ndarray of shape (n_features,)
+    components_ : ndarray of shape (r, n_features)
+    singular_values_ : ndarray of shape (r,)
+    n_samples_seen_ : int
+    n_components_ : int
+    n_features_in_ : int
+    n_samples_fit_ : int
+
+    See Also
+    --------
+    Demud : the model is updated after every pick.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknovel import SVDRanker
+    >>> X = np.array([[0., 0.], [0.1, 0.], [5., 5.], [0., 0.1], [0., 3.]])
+    >>> SVDRanker(n_components=1).fit(X).ranking_
+    array([4, 2, 1, 0, 3])
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_selections": [Interval(Integral, 1, None, closed="left"), None],
+        "svd_solver": [StrOptions({"full", "randomized"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_components=None, *, n_selections=None, svd_solver="full", random_state=None):
+        self.n_components = n_components
+        self.n_selections = n_selections
+        self.svd_solver = svd_solver
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the PCA of X and rank X's rows by their reconstruction error.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SVDRanker
+        """
+        X = self._validate(X, reset=True)
+        n_samples, n_features = X.shape
+        self.n_components_ = resolve_n_components(self.n_components, n_features, n_samples)
+        n_selections = check_n_selections(self.n_selections, n_samples)
+        if self.svd_solver == "full":
+            model = pca_model(X, self.n_components_)
+        else:
+            model = randomized_pca_model(X, self.n_components_, random_state=self.random_state)
+        self._store_model(model, X.dtype)
+        result = self._rank(X, n_selections)
+        self.ranking_, self.scores_, self.expected_ = result.indices, result.scores, result.expected
+        self._remember_data(X, model.mean)
+        return self
+
+    def _rank(self, X, n_selections):
+        scores, distances = residual_scores(X, self._model, with_distance=True)
+        ranking = tie_aware_order(scores, n_selections, X.dtype, float(distances.max()))
+        expected = reconstruct(X[ranking], self._model).astype(X.dtype)
+        return _explanation(X, ranking, scores[ranking], expected)
