@@ -7,7 +7,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseRanker, SubspaceRankerMixin, _explanation, check_n_selections
-from ._selection import best_index, run_selection
+from ._selection import ProgressPrinter, best_index, run_selection
 from ._subspace import (
     SubspaceModel,
     column_mean,
@@ -68,6 +68,9 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         identical to ``"full"`` while at most K + 1 items are selected, a truncated
         approximation after that. Its scores are *maintained* rather than recomputed, so a
         pick costs about one matrix-vector product over X.
+    verbose : int, default=0
+        If positive, print progress (picks made, last score, elapsed time) to stderr about
+        ten times per ``fit`` or ``rank``.
 
     Attributes
     ----------
@@ -125,13 +128,26 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         "n_selections": [Interval(Integral, 1, None, closed="left"), None],
         "init": [StrOptions({"svd", "mean"}), Interval(Integral, 0, None, closed="left")],
         "svd_method": [StrOptions({"incremental", "full"})],
+        "verbose": ["verbose"],
     }
 
-    def __init__(self, n_components=None, *, n_selections=None, init="svd", svd_method="incremental"):
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        n_selections=None,
+        init="svd",
+        svd_method="incremental",
+        verbose=0,
+    ):
         self.n_components = n_components
         self.n_selections = n_selections
         self.init = init
         self.svd_method = svd_method
+        self.verbose = verbose
+
+    def _progress(self, verb):
+        return ProgressPrinter(f"Demud.{verb}") if self.verbose else None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -164,6 +180,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             svd_method=self.svd_method,
             first=first,
             scale=scale,
+            progress=self._progress("fit"),
         )
         self.ranking_ = selection.indices
         self.scores_ = selection.scores
@@ -229,6 +246,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             n_selections=n_selections,
             n_components=self.n_components_,
             svd_method=self.svd_method,
+            progress=self._progress("rank"),
         )
         return _explanation(X, selection.indices, selection.scores, selection.expected)
 

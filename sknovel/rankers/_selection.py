@@ -123,7 +123,7 @@ class _MaintainedScores:
 
 
 def run_selection(
-    X, prior, *, n_selections, n_components, svd_method, first=None, scale=None
+    X, prior, *, n_selections, n_components, svd_method, first=None, scale=None, progress=None
 ):
     """Run DEMUD over the rows of `X`, starting from the model `prior`.
 
@@ -140,6 +140,8 @@ def run_selection(
     scale : float or None
         Largest squared distance of an item to the starting mean (for the tie tolerance);
         computed here when None.
+    progress : callable or None
+        Called as ``progress(n_picked, n_selections, score)`` after every pick.
 
     Returns
     -------
@@ -181,6 +183,8 @@ def run_selection(
         indices[n_picked], scores[n_picked] = index, residual @ residual
         expected[n_picked] = expected_part
         n_picked += 1
+        if progress is not None:
+            progress(n_picked, n_selections, scores[n_picked - 1])
         update, old_model = add(index)
         if n_picked < n_selections:
             tracker.advance(update, old_model)
@@ -213,3 +217,25 @@ def tie_aware_order(scores, n_selections, dtype, scale):
         ranking[step] = heapq.heappop(window)
         taken[ranking[step]] = True
     return ranking
+
+
+class ProgressPrinter:
+    """Prints ``pick t/T`` lines about ten times per run (and the last one), with timing."""
+
+    def __init__(self, name, file=None):
+        import sys
+        import time
+
+        self.name, self.file, self.clock = name, file or sys.stderr, time.perf_counter
+        self.start = self.clock()
+
+    def __call__(self, n_picked, n_selections, score):
+        every = max(1, n_selections // 10)
+        if n_picked % every == 0 or n_picked == n_selections:
+            elapsed = self.clock() - self.start
+            print(
+                f"[{self.name}] pick {n_picked}/{n_selections}  score {score:.4g}  "
+                f"{elapsed:.1f} s",
+                file=self.file,
+                flush=True,
+            )

@@ -327,3 +327,12 @@ def test_rank_with_wrong_number_of_features():
     demud = Demud(2).fit(gaussian(19, n=10, d=4))
     with pytest.raises(ValueError, match="X has 3 features, but Demud is expecting 4"):
         demud.rank(gaussian(20, n=5, d=3))
+
+
+def test_verbose_reports_progress(capsys):
+    X = gaussian(21, n=50, d=4)
+    Demud(2, verbose=1).fit(X)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert 10 <= len(lines) <= 11 and lines[-1].startswith("[Demud.fit] pick 50/50")
+    Demud(2).fit(X)
+    assert capsys.readouterr().err == ""
