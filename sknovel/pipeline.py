@@ -41,7 +41,10 @@ def transform_to_final_step(pipeline, X):
 
 
 class Pipeline(_sk_pipeline.Pipeline):
-    """scikit-learn's Pipeline, plus :meth:`rank`, :meth:`explain` and :meth:`is_fitted_on`.
+    """scikit-learn's Pipeline that also forwards :meth:`~Pipeline.rank` and friends.
+
+    The final step's :meth:`~Pipeline.rank`, :meth:`~Pipeline.explain` and
+    :meth:`~Pipeline.is_fitted_on` are called on X transformed through the other steps.
 
     Parameters and attributes are those of :class:`sklearn.pipeline.Pipeline`.
 

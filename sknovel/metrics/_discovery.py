@@ -141,7 +141,7 @@ def expected_random_discovery_curve(y, t=None):
     items) is still unseen after ``i`` picks with probability
     ``C(n - n_c, i) / C(n, i)``, so
     ``E[C_i] = sum_c (1 - C(n - n_c, i) / C(n, i))``. This is what
-    :class:`~sknovel.rankers.RandomRanker` achieves on average, without the
+    :class:`~sknovel.RandomRanker` achieves on average, without the
     noise of sampling it.
 
     Parameters
