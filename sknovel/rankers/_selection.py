@@ -34,8 +34,11 @@ def tie_tolerance(dtype, best, scale):
 
 def best_index(scores, dtype, scale):
     """Index of the largest score; among scores tied with it, the lowest index."""
-    best = scores.max()
-    return int(np.argmax(scores >= best - tie_tolerance(dtype, best, scale)))
+    index = int(np.argmax(scores))
+    best = scores[index]
+    # Only items before the first maximum can win a tie; checking them is the cheap half.
+    tied_before = scores[:index] >= best - tie_tolerance(dtype, best, scale)
+    return int(np.argmax(tied_before)) if tied_before.any() else index
 
 
 @dataclass
@@ -56,8 +59,9 @@ class _ExactScores:
         self.scores, distances = residual_scores(X, model, with_distance=True)
         self.max_distance = float(distances.max())
 
-    def advance(self, update, old_model):
+    def advance(self, update, old_model, picked):
         self.scores = residual_scores(self.X, update.model)
+        self.scores[picked] = -np.inf
 
 
 class _MaintainedScores:
@@ -85,9 +89,6 @@ class _MaintainedScores:
         self.coefficients = np.eye(rank)
         self.n_basis = rank
 
-    def _inner_products(self, vector):
-        """``X @ vector`` in float64, one pass over X in X's dtype."""
-        return (self.X @ vector.astype(self.X.dtype, copy=False)).astype(np.float64)
 
     def _compact(self):
         rank = self.coefficients.shape[1]
@@ -98,16 +99,23 @@ class _MaintainedScores:
         self.coefficients = np.eye(rank)
         self.n_basis = rank
 
-    def advance(self, update, old_model):
+    def advance(self, update, old_model, picked):
+        """Follow `update` (picked items keep their score of -inf: only remaining ones move).
+
+        Scores may dip a rounding error below zero; that is harmless, because picks compare
+        scores with the tie tolerance and report exact scores recomputed from the model.
+        """
         n_added = len(update.added)
         if self.n_basis + n_added > len(self.coordinates):
             self._compact()
         for direction in update.added:
-            products = self._inner_products(direction)
-            self.coordinates[self.n_basis] = products
+            row = self.coordinates[self.n_basis]
+            np.dot(self.X, direction.astype(self.X.dtype), out=row)  # the one pass over X
             self.n_basis += 1
+            products = row.astype(np.float64)
             products -= direction @ old_model.mean
-            self.scores -= products * products
+            np.square(products, out=products)
+            self.scores -= products
 
         extended = np.zeros((self.n_basis, self.coefficients.shape[1] + n_added))
         extended[: self.coefficients.shape[0], : self.coefficients.shape[1]] = self.coefficients
@@ -117,9 +125,9 @@ class _MaintainedScores:
         for weights, direction in zip(dropped_weights.T, update.dropped):
             products = (weights.astype(stored.dtype) @ stored).astype(np.float64)
             products -= direction @ update.model.mean
-            self.scores += products * products
+            np.square(products, out=products)
+            self.scores += products
         self.coefficients = extended @ update.new_coefficients
-        np.maximum(self.scores, 0.0, out=self.scores)
 
 
 def run_selection(
@@ -176,8 +184,8 @@ def run_selection(
             else:
                 tracker = _MaintainedScores(X, model, n_components)
             scale = tracker.max_distance if scale is None else scale
-        remaining = np.where(picked, -np.inf, tracker.scores)
-        index = best_index(remaining, X.dtype, scale)
+            tracker.scores[picked] = -np.inf
+        index = best_index(tracker.scores, X.dtype, scale)
         expected_part = reconstruct(X[index], model)
         residual = np.asarray(X[index], dtype=np.float64) - expected_part
         indices[n_picked], scores[n_picked] = index, residual @ residual
@@ -186,8 +194,9 @@ def run_selection(
         if progress is not None:
             progress(n_picked, n_selections, scores[n_picked - 1])
         update, old_model = add(index)
+        tracker.scores[index] = -np.inf
         if n_picked < n_selections:
-            tracker.advance(update, old_model)
+            tracker.advance(update, old_model, picked)
     return Selection(indices, scores, expected, model)
 
 

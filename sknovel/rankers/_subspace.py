@@ -202,8 +202,12 @@ def update_model(model, batch, n_components):
         np.linalg.norm(batch_mean) * np.sqrt(n_new),
     )
     tol = zero_tolerance((n_new, batch.shape[1]), scale)
-    _, res_s, res_vt = np.linalg.svd(residual, full_matrices=False)
-    added = res_vt[res_s > tol]
+    if len(residual) == 1:  # one new row (every DEMUD pick): its direction is its own
+        norm = np.linalg.norm(residual[0])
+        added = residual / norm if norm > tol else residual[:0]
+    else:
+        _, res_s, res_vt = np.linalg.svd(residual, full_matrices=False)
+        added = res_vt[res_s > tol]
 
     rank = len(model.singular_values)
     small = np.zeros((rank + len(added), rank + len(new_rows)))
