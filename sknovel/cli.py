@@ -89,11 +89,12 @@ def write_rankings(path, rankers, y, class_names):
                 writer.writerow([name, rank, int(index), label, class_name, f"{score:.6g}"])
 
 
-def write_report(folder, description, table, n_selections):
+def write_report(folder, description, table, n_selections, n_classes):
     """A one-page HTML report around the discovery-curve picture."""
     rows = "\n".join(
-        f"<tr><td>{html.escape(name)}</td><td>{nauc:.1f}</td><td>{found}</td></tr>"
-        for name, nauc, found in table
+        f"<tr><td>{html.escape(name)}</td><td>{early:.1f}</td><td>{nauc:.1f}</td>"
+        f"<td>{found}</td></tr>"
+        for name, early, nauc, found in table
     )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>sknovel discovery report</title>
@@ -104,7 +105,8 @@ td,th{{padding:.2em 1em;text-align:left}}</style></head><body>
 the curve counts the distinct classes found. nAUC (Lee, Wagstaff et al. 2018, eq. 3) is 100 for
 the best possible order.</p>
 <img src="discovery_curves.png" alt="discovery curves" width="640">
-<table><tr><th>method</th><th>nAUC</th><th>classes found</th></tr>
+<table><tr><th>method</th><th>nAUC, first {n_classes} picks</th>
+<th>nAUC, all {n_selections} picks</th><th>classes found</th></tr>
 {rows}</table>
 <p>Rankings, with each pick's score at selection time: <a href="rankings.csv">rankings.csv</a>.</p>
 </body></html>
@@ -138,18 +140,22 @@ def discover(args):
     plt.close(fig)
 
     write_rankings(args.output / "rankings.csv", rankers, y, class_names)
+    k = len(np.unique(y))
+    early = min(k, args.n_selections)
     table = [
-        (name, discovery_nauc(y, ranking), len(np.unique(y[ranking])))
+        (name, discovery_nauc(y, ranking, early), discovery_nauc(y, ranking),
+         len(np.unique(y[ranking])))
         for name, ranking in rankings.items()
     ]
     random_curve = expected_random_discovery_curve(y, args.n_selections)
-    k = len(np.unique(y))
     oracle = np.minimum(np.arange(1, args.n_selections + 1), k)
-    table.append(("Random (exact expectation)", 100 * random_curve.sum() / oracle.sum(),
-                  f"{random_curve[-1]:.2f}"))
-    write_report(args.output, description, table, args.n_selections)
-    for name, nauc, found in table:
-        log(f"  {name:<27} nAUC {nauc:5.1f}   classes found: {found}")
+    table.append(("Random (exact expectation)",
+                  100 * random_curve[:early].sum() / oracle[:early].sum(),
+                  100 * random_curve.sum() / oracle.sum(), f"{random_curve[-1]:.2f}"))
+    write_report(args.output, description, table, args.n_selections, early)
+    log(f"  {'method':<27} nAUC@{early:<4} nAUC@{args.n_selections:<4} classes found")
+    for name, early_nauc, nauc, found in table:
+        log(f"  {name:<27} {early_nauc:8.1f} {nauc:9.1f}   {found}")
     log(f"Report: {args.output / 'report.html'}")
     return 0
 

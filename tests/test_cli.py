@@ -18,7 +18,7 @@ def test_demo_writes_report(tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     assert {row["method"] for row in rows} == {"DEMUD", "SVD", "Random"}
     assert len(rows) == 3 * 40
-    assert "nAUC" in capsys.readouterr().out
+    assert "nAUC@10" in capsys.readouterr().out
 
 
 def test_data_file(tmp_path):
