@@ -23,9 +23,9 @@ import sys
 import tracemalloc
 
 import numpy as np
-
 from benchmarks.common import make_data, measure_picks
 from reprojecting_demud import reprojecting_demud
+
 from sknovel import Demud
 
 SIZES = {
@@ -57,8 +57,9 @@ class ReprojectingDemud:
 
 def demud(svd_method):
     """A factory ``t -> Demud selecting t items`` for `measure_picks`."""
-    return lambda t: Demud(n_components=N_COMPONENTS, n_selections=t,
-                           svd_method=svd_method, init="svd")
+    return lambda t: Demud(
+        n_components=N_COMPONENTS, n_selections=t, svd_method=svd_method, init="svd"
+    )
 
 
 def log(message):
@@ -78,8 +79,9 @@ def machine():
     }
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            models = [line.split(":", 1)[1].strip()
-                      for line in cpuinfo if line.startswith("model name")]
+            models = [
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            ]
         info["cpu"] = models[0] if models else info["cpu"]
     except OSError:
         pass
@@ -87,9 +89,12 @@ def machine():
         from threadpoolctl import threadpool_info
 
         info["blas"] = [
-            {key: pool.get(key)
-             for key in ("internal_api", "version", "architecture", "num_threads")}
-            for pool in threadpool_info() if pool["user_api"] == "blas"
+            {
+                key: pool.get(key)
+                for key in ("internal_api", "version", "architecture", "num_threads")
+            }
+            for pool in threadpool_info()
+            if pool["user_api"] == "blas"
         ]
     except ImportError:
         pass
@@ -121,10 +126,15 @@ def large_runs(sizes, repeats):
         log(f"[c] {dtype}: peak memory of Demud incremental T={t} ...")
         peak_ratio, peak = peak_over_size(demud("incremental")(t), X)
         results[dtype] = dict(
-            n_samples=n, n_selections=t, n_warmup_selections=t0, x_bytes=X.nbytes,
-            matvec_seconds=timing.matvec_seconds, seconds_per_pick=timing.seconds_per_pick,
+            n_samples=n,
+            n_selections=t,
+            n_warmup_selections=t0,
+            x_bytes=X.nbytes,
+            matvec_seconds=timing.matvec_seconds,
+            seconds_per_pick=timing.seconds_per_pick,
             pick_over_matvec=timing.pick_over_matvec,
-            peak_traced_bytes=peak, peak_over_x=peak_ratio,
+            peak_traced_bytes=peak,
+            peak_over_x=peak_ratio,
         )
         del X
     return results
@@ -146,10 +156,14 @@ def baseline_runs(sizes, repeats):
         per_pick[name], ranking[name] = timing.seconds_per_pick, timing.fitted.ranking_
         matvec.append(timing.matvec_seconds)
     k1 = N_COMPONENTS + 1
-    first_k1 = (np.array_equal(ranking["incremental"][:k1], ranking["full"][:k1])
-                and np.array_equal(ranking["baseline"][:k1], ranking["full"][:k1]))
+    first_k1 = np.array_equal(ranking["incremental"][:k1], ranking["full"][:k1]) and np.array_equal(
+        ranking["baseline"][:k1], ranking["full"][:k1]
+    )
     return dict(
-        n_samples=n, n_selections=t, n_warmup_selections=t0, matvec_seconds=min(matvec),
+        n_samples=n,
+        n_selections=t,
+        n_warmup_selections=t0,
+        matvec_seconds=min(matvec),
         seconds_per_pick=per_pick,
         speedup_incremental=per_pick["baseline"] / per_pick["incremental"],
         speedup_full=per_pick["baseline"] / per_pick["full"],
@@ -164,72 +178,115 @@ def verdict(ok):
 
 
 def report(info, large, small, repeats):
-    blas = ", ".join(
-        f"{pool['internal_api']} {pool['version']} "
-        f"({pool['architecture']}, {pool['num_threads']} threads)"
-        for pool in info["blas"] or []
-    ) or "unknown"
+    blas = (
+        ", ".join(
+            f"{pool['internal_api']} {pool['version']} "
+            f"({pool['architecture']}, {pool['num_threads']} threads)"
+            for pool in info["blas"] or []
+        )
+        or "unknown"
+    )
     print(f"date     {info['date']}")
-    print(f"machine  {info['host']}: {info['cpu']}, {info['cores']} cores "
-          f"({info['usable_cores']} usable)")
+    print(
+        f"machine  {info['host']}: {info['cpu']}, {info['cores']} cores "
+        f"({info['usable_cores']} usable)"
+    )
     print(f"software Python {info['python']}, numpy {info['numpy']}, BLAS {blas}")
-    print(f"timing   per pick = (fit(T) - fit(T0)) / (T - T0), each fit the fastest of {repeats}; "
-          f"X @ v: median of 7,\n         sampled before each pair of fits, fastest sample")
+    print(
+        f"timing   per pick = (fit(T) - fit(T0)) / (T - T0), each fit the fastest of {repeats}; "
+        f"X @ v: median of 7,\n         sampled before each pair of fits, fastest sample"
+    )
     print()
     t = next(iter(large.values()))
-    print(f"a. Demud incremental, seconds per pick / seconds of one X @ v "
-          f"(N={t['n_samples']}, d={N_FEATURES}, K={N_COMPONENTS}, "
-          f"picks {t['n_warmup_selections'] + 1}..{t['n_selections']})")
-    print(f"   {'dtype':8} {'X @ v [ms]':>11} {'per pick [ms]':>14} {'ratio':>7} "
-          f"{'target':>7} {'met':>4}")
+    print(
+        f"a. Demud incremental, seconds per pick / seconds of one X @ v "
+        f"(N={t['n_samples']}, d={N_FEATURES}, K={N_COMPONENTS}, "
+        f"picks {t['n_warmup_selections'] + 1}..{t['n_selections']})"
+    )
+    print(
+        f"   {'dtype':8} {'X @ v [ms]':>11} {'per pick [ms]':>14} {'ratio':>7} "
+        f"{'target':>7} {'met':>4}"
+    )
     for dtype, r in large.items():
         ok = r["pick_over_matvec"] <= TARGET_PICK_OVER_MATVEC
-        print(f"   {dtype:8} {1e3 * r['matvec_seconds']:11.2f} {1e3 * r['seconds_per_pick']:14.2f} "
-              f"{r['pick_over_matvec']:7.2f} {'<= ' + str(TARGET_PICK_OVER_MATVEC):>7} "
-              f"{verdict(ok):>4}")
+        print(
+            f"   {dtype:8} {1e3 * r['matvec_seconds']:11.2f} {1e3 * r['seconds_per_pick']:14.2f} "
+            f"{r['pick_over_matvec']:7.2f} {'<= ' + str(TARGET_PICK_OVER_MATVEC):>7} "
+            f"{verdict(ok):>4}"
+        )
     print()
     s = small
-    print(f"b. Seconds per pick against a re-projecting baseline (N={s['n_samples']}, "
-          f"d={N_FEATURES}, K={N_COMPONENTS}, float64, picks "
-          f"{s['n_warmup_selections'] + 1}..{s['n_selections']}; one X @ v = "
-          f"{1e3 * s['matvec_seconds']:.2f} ms)")
+    print(
+        f"b. Seconds per pick against a re-projecting baseline (N={s['n_samples']}, "
+        f"d={N_FEATURES}, K={N_COMPONENTS}, float64, picks "
+        f"{s['n_warmup_selections'] + 1}..{s['n_selections']}; one X @ v = "
+        f"{1e3 * s['matvec_seconds']:.2f} ms)"
+    )
     print(f"   {'method':22} {'per pick [ms]':>14} {'/ X @ v':>8} {'baseline / this':>16}")
-    for name, label in (("baseline", "re-projecting baseline"), ("full", "Demud full"),
-                        ("incremental", "Demud incremental")):
+    for name, label in (
+        ("baseline", "re-projecting baseline"),
+        ("full", "Demud full"),
+        ("incremental", "Demud incremental"),
+    ):
         seconds = s["seconds_per_pick"][name]
-        print(f"   {label:22} {1e3 * seconds:14.2f} {seconds / s['matvec_seconds']:8.1f} "
-              f"{s['seconds_per_pick']['baseline'] / seconds:15.1f}x")
+        print(
+            f"   {label:22} {1e3 * seconds:14.2f} {seconds / s['matvec_seconds']:8.1f} "
+            f"{s['seconds_per_pick']['baseline'] / seconds:15.1f}x"
+        )
     ok = s["speedup_incremental"] >= TARGET_SPEEDUP
-    print(f"   target: incremental >= {TARGET_SPEEDUP:.0f}x faster than the baseline: "
-          f"{s['speedup_incremental']:.1f}x, met: {verdict(ok)}")
-    print(f"   (the original program's {ORIGINAL_SECONDS_PER_PICK} s per pick from DEMUD.md / "
-          f"incremental = {ORIGINAL_SECONDS_PER_PICK / s['seconds_per_pick']['incremental']:.0f}x)")
+    print(
+        f"   target: incremental >= {TARGET_SPEEDUP:.0f}x faster than the baseline: "
+        f"{s['speedup_incremental']:.1f}x, met: {verdict(ok)}"
+    )
+    print(
+        f"   (the original program's {ORIGINAL_SECONDS_PER_PICK} s per pick from DEMUD.md / "
+        f"incremental = {ORIGINAL_SECONDS_PER_PICK / s['seconds_per_pick']['incremental']:.0f}x)"
+    )
     identical = s["first_k_plus_1_identical"]
-    print(f"   first K+1 = {N_COMPONENTS + 1} picks identical (full, incremental, baseline): "
-          f"{'n/a (T < K+1)' if identical is None else verdict(identical)}")
-    print(f"   baseline picks equal to Demud full, position by position: "
-          f"{s['baseline_agrees_with_full']} / {s['n_selections']}")
-    print(f"   incremental picks equal to Demud full, position by position: "
-          f"{s['incremental_agrees_with_full']} / {s['n_selections']} "
-          f"(identical up to K+1 by design, a truncated approximation after)")
+    print(
+        f"   first K+1 = {N_COMPONENTS + 1} picks identical (full, incremental, baseline): "
+        f"{'n/a (T < K+1)' if identical is None else verdict(identical)}"
+    )
+    print(
+        f"   baseline picks equal to Demud full, position by position: "
+        f"{s['baseline_agrees_with_full']} / {s['n_selections']}"
+    )
+    print(
+        f"   incremental picks equal to Demud full, position by position: "
+        f"{s['incremental_agrees_with_full']} / {s['n_selections']} "
+        f"(identical up to K+1 by design, a truncated approximation after)"
+    )
     print()
-    print(f"c. Peak memory of Demud incremental fit / size of X (tracemalloc; "
-          f"N={t['n_samples']}, d={N_FEATURES}, K={N_COMPONENTS}, T={t['n_selections']})")
-    print(f"   {'dtype':8} {'X [MB]':>8} {'peak traced [MB]':>17} {'peak / X':>9} "
-          f"{'target':>7} {'met':>4}")
+    print(
+        f"c. Peak memory of Demud incremental fit / size of X (tracemalloc; "
+        f"N={t['n_samples']}, d={N_FEATURES}, K={N_COMPONENTS}, T={t['n_selections']})"
+    )
+    print(
+        f"   {'dtype':8} {'X [MB]':>8} {'peak traced [MB]':>17} {'peak / X':>9} "
+        f"{'target':>7} {'met':>4}"
+    )
     for dtype, r in large.items():
         ok = r["peak_over_x"] <= TARGET_PEAK_OVER_X
-        print(f"   {dtype:8} {r['x_bytes'] / 1e6:8.1f} {r['peak_traced_bytes'] / 1e6:17.1f} "
-              f"{r['peak_over_x']:9.3f} {'<= ' + str(TARGET_PEAK_OVER_X):>7} {verdict(ok):>4}")
+        print(
+            f"   {dtype:8} {r['x_bytes'] / 1e6:8.1f} {r['peak_traced_bytes'] / 1e6:17.1f} "
+            f"{r['peak_over_x']:9.3f} {'<= ' + str(TARGET_PEAK_OVER_X):>7} {verdict(ok):>4}"
+        )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes (N=20 000 / 5 000, T=60), to check the script runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes (N=20 000 / 5 000, T=60), to check the script runs",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="fits of each length, alternating; the fastest counts (default 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="fits of each length, alternating; the fastest counts (default 3)",
+    )
     args = parser.parse_args(argv)
     sizes = SIZES["quick" if args.quick else "full"]
     info = machine()
@@ -238,12 +295,23 @@ def main(argv=None):
     report(info, large, small, args.repeats)
     if args.json:
         with open(args.json, "w") as out:
-            json.dump(dict(machine=info, quick=args.quick, sizes=sizes, repeats=args.repeats,
-                           per_pick_and_memory=large, against_baseline=small,
-                           targets=dict(pick_over_matvec=TARGET_PICK_OVER_MATVEC,
-                                        speedup_incremental=TARGET_SPEEDUP,
-                                        peak_over_x=TARGET_PEAK_OVER_X)),
-                      out, indent=2)
+            json.dump(
+                dict(
+                    machine=info,
+                    quick=args.quick,
+                    sizes=sizes,
+                    repeats=args.repeats,
+                    per_pick_and_memory=large,
+                    against_baseline=small,
+                    targets=dict(
+                        pick_over_matvec=TARGET_PICK_OVER_MATVEC,
+                        speedup_incremental=TARGET_SPEEDUP,
+                        peak_over_x=TARGET_PEAK_OVER_X,
+                    ),
+                ),
+                out,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -52,11 +52,19 @@ def build_parser():
     source = discover.add_mutually_exclusive_group(required=True)
     source.add_argument("--demo", action="store_true", help="use scikit-learn's digits")
     source.add_argument("--data", type=Path, help=".npz file with images/X and labels/y")
-    discover.add_argument("--output", type=Path, default=Path("sknovel-demo"),
-                          help="folder for the report (default: ./sknovel-demo)")
+    discover.add_argument(
+        "--output",
+        type=Path,
+        default=Path("sknovel-demo"),
+        help="folder for the report (default: ./sknovel-demo)",
+    )
     discover.add_argument("--n-components", type=int, default=10, help="K (default 10)")
-    discover.add_argument("--n-selections", type=int, default=100,
-                          help="number of picks to make and plot (default 100)")
+    discover.add_argument(
+        "--n-selections",
+        type=int,
+        default=100,
+        help="number of picks to make and plot (default 100)",
+    )
     discover.add_argument("--random-state", type=int, default=0)
     discover.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
@@ -143,15 +151,24 @@ def discover(args):
     k = len(np.unique(y))
     early = min(k, args.n_selections)
     table = [
-        (name, discovery_nauc(y, ranking, early), discovery_nauc(y, ranking),
-         len(np.unique(y[ranking])))
+        (
+            name,
+            discovery_nauc(y, ranking, early),
+            discovery_nauc(y, ranking),
+            len(np.unique(y[ranking])),
+        )
         for name, ranking in rankings.items()
     ]
     random_curve = expected_random_discovery_curve(y, args.n_selections)
     oracle = np.minimum(np.arange(1, args.n_selections + 1), k)
-    table.append(("Random (exact expectation)",
-                  100 * random_curve[:early].sum() / oracle[:early].sum(),
-                  100 * random_curve.sum() / oracle.sum(), f"{random_curve[-1]:.2f}"))
+    table.append(
+        (
+            "Random (exact expectation)",
+            100 * random_curve[:early].sum() / oracle[:early].sum(),
+            100 * random_curve.sum() / oracle.sum(),
+            f"{random_curve[-1]:.2f}",
+        )
+    )
     write_report(args.output, description, table, args.n_selections, early)
     log(f"  {'method':<27} nAUC@{early:<4} nAUC@{args.n_selections:<4} classes found")
     for name, early_nauc, nauc, found in table:

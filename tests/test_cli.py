@@ -24,10 +24,28 @@ def test_demo_writes_report(tmp_path, capsys):
 def test_data_file(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "set.npz"
-    np.savez(path, images=rng.integers(0, 255, size=(30, 4, 4), dtype=np.uint8),
-             labels=rng.integers(0, 3, size=30))
-    assert main(["discover", "--data", str(path), "--output", str(tmp_path / "out"),
-                 "--n-components", "3", "--n-selections", "10", "--quiet"]) == 0
+    np.savez(
+        path,
+        images=rng.integers(0, 255, size=(30, 4, 4), dtype=np.uint8),
+        labels=rng.integers(0, 3, size=30),
+    )
+    assert (
+        main(
+            [
+                "discover",
+                "--data",
+                str(path),
+                "--output",
+                str(tmp_path / "out"),
+                "--n-components",
+                "3",
+                "--n-selections",
+                "10",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "out" / "report.html").exists()
 
 

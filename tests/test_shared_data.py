@@ -44,7 +44,8 @@ def test_exact_random_curve_on_imbalanced_mars_labels():
     _, labels = load("msl_v1_96px.npz")  # 24 classes, from 3 to 200 images each
     expected = expected_random_discovery_curve(labels, t=200)
     rng = np.random.default_rng(0)
-    curves = np.array([discovery_curve(labels, rng.permutation(len(labels))[:200])
-                       for _ in range(2000)])
+    curves = np.array(
+        [discovery_curve(labels, rng.permutation(len(labels))[:200]) for _ in range(2000)]
+    )
     standard_error = curves.std(axis=0) / np.sqrt(len(curves))
     assert np.all(np.abs(curves.mean(axis=0) - expected) <= 5 * standard_error + 1e-12)

@@ -16,8 +16,9 @@ N_SELECTIONS = 100
 N_WARMUP_SELECTIONS = 20
 
 
-def make_data(n_samples, n_features, *, dtype="float64", n_clusters=8, rank=10, noise=0.3,
-              random_state=0):
+def make_data(
+    n_samples, n_features, *, dtype="float64", n_clusters=8, rank=10, noise=0.3, random_state=0
+):
     """Low-rank Gaussian clusters plus isotropic noise, and each row's cluster label.
 
     Cluster c holds a share of the rows proportional to 2^-c, so the last clusters are rare

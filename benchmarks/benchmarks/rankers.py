@@ -34,8 +34,9 @@ class DemudSuite(Benchmark):
 
     @staticmethod
     def _estimator(svd_method, n_selections):
-        return Demud(n_components=N_COMPONENTS, n_selections=n_selections,
-                     svd_method=svd_method, init="svd")
+        return Demud(
+            n_components=N_COMPONENTS, n_selections=n_selections, svd_method=svd_method, init="svd"
+        )
 
     def time_fit(self, svd_method, dtype):
         self.estimator.fit(self.X)
@@ -65,8 +66,12 @@ class SVDRankerSuite(Benchmark):
 
     def setup(self, svd_solver, dtype):
         self.X, _ = cached_data(N_SAMPLES, N_FEATURES, dtype)
-        self.estimator = SVDRanker(n_components=N_COMPONENTS, n_selections=N_SELECTIONS,
-                                   svd_solver=svd_solver, random_state=0)
+        self.estimator = SVDRanker(
+            n_components=N_COMPONENTS,
+            n_selections=N_SELECTIONS,
+            svd_solver=svd_solver,
+            random_state=0,
+        )
 
     def time_fit(self, svd_solver, dtype):
         self.estimator.fit(self.X)

@@ -100,8 +100,13 @@ for row, pick in zip(axes, picks):
     images = [
         (explanation.selections[pick], "gray_r", 0, 16, f"pick #{pick + 1}: a {y[index]}"),
         (explanation.expected[pick], "gray_r", 0, 16, "expected x̂"),
-        (explanation.residuals[pick], "RdBu_r", -limit, limit,
-         f"residual e (score {explanation.scores[pick]:.0f})"),
+        (
+            explanation.residuals[pick],
+            "RdBu_r",
+            -limit,
+            limit,
+            f"residual e (score {explanation.scores[pick]:.0f})",
+        ),
     ]
     for ax, (image, cmap, vmin, vmax, title) in zip(row, images):
         ax.imshow(image.reshape(8, 8), cmap=cmap, vmin=vmin, vmax=vmax)

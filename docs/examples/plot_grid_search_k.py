@@ -43,6 +43,7 @@ search = GridSearchCV(
 print("best K (t=100):", search.best_params_["n_components"])
 print(f"best nAUC_100: {search.best_score_:.1f}")
 
+
 # %%
 # nAUC against K
 # --------------

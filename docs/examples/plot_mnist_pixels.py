@@ -40,8 +40,10 @@ def find_mnist():
 path = find_mnist()
 if path is None:
     X = y = images = None
-    print("mnist_test.npz not found (expected in shared/data/ above this script); "
-          "skipping this example.")
+    print(
+        "mnist_test.npz not found (expected in shared/data/ above this script); "
+        "skipping this example."
+    )
 else:
     with np.load(path, allow_pickle=False) as data:
         subset = np.sort(np.random.default_rng(0).choice(len(data["labels"]), 2000, replace=False))
@@ -78,8 +80,9 @@ if X is not None:
     for pick, (top, bottom) in enumerate(zip(*axes)):
         top.imshow(explanation.selections[pick].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
         top.set_title(f"#{pick + 1}: {y[explanation.indices[pick]]}", fontsize=9)
-        bottom.imshow(explanation.residuals[pick].reshape(28, 28), cmap="RdBu_r",
-                      vmin=-limit, vmax=limit)
+        bottom.imshow(
+            explanation.residuals[pick].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit
+        )
         top.set_axis_off()
         bottom.set_axis_off()
     fig.suptitle("First ten DEMUD picks on MNIST pixels, and their residuals")

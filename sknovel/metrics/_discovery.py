@@ -302,15 +302,11 @@ def _check_ranking(ranking, n_samples):
     """Validate `ranking`: distinct integer row indices into an array of n_samples."""
     ranking = np.asarray(ranking)
     if ranking.ndim != 1:
-        raise ValueError(
-            f"ranking must be a 1-D array of row indices, got shape {ranking.shape}."
-        )
+        raise ValueError(f"ranking must be a 1-D array of row indices, got shape {ranking.shape}.")
     if ranking.shape[0] == 0:
         raise ValueError("ranking must hold at least one row index, got an empty array.")
     if ranking.dtype.kind not in "iu":
-        raise TypeError(
-            f"ranking must hold integer row indices, got dtype {ranking.dtype}."
-        )
+        raise TypeError(f"ranking must hold integer row indices, got dtype {ranking.dtype}.")
     if ranking.min() < 0 or ranking.max() >= n_samples:
         raise ValueError(
             f"ranking must hold row indices in [0, {n_samples}) (the length of y), "
@@ -334,7 +330,5 @@ def _check_t(t, upper, of):
     if isinstance(t, bool) or not isinstance(t, numbers.Integral):
         raise ValueError(f"t must be an integer or None, got {t!r}.")
     if not 1 <= t <= upper:
-        raise ValueError(
-            f"t must be in [1, {upper}] (the length of {of}), got t={t}."
-        )
+        raise ValueError(f"t must be in [1, {upper}] (the length of {of}), got t={t}.")
     return int(t)

@@ -342,8 +342,7 @@ class DiscoveryCurveDisplay:
         names = [names] if isinstance(names, str) else list(names)
         if len(names) != len(self.curves):
             raise ValueError(
-                f"Got {len(names)} names for {len(self.curves)} curves; "
-                "pass one name per curve."
+                f"Got {len(names)} names for {len(self.curves)} curves; pass one name per curve."
             )
         if self.naucs is None:
             return names
@@ -419,9 +418,7 @@ def _named_rankings(rankings, names):
     """Split `rankings` (one, a sequence, or a dict) into a list and names."""
     if isinstance(rankings, Mapping):
         if names is not None:
-            raise ValueError(
-                "names must be None when rankings is a dict; its keys are the names."
-            )
+            raise ValueError("names must be None when rankings is a dict; its keys are the names.")
         return list(rankings.values()), [str(key) for key in rankings]
 
     if _is_single_ranking(rankings):

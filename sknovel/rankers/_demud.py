@@ -168,9 +168,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         self.n_components_ = resolve_n_components(self.n_components, n_features, n_samples)
         n_selections = check_n_selections(self.n_selections, n_samples)
         if not isinstance(self.init, str) and self.init >= n_samples:
-            raise ValueError(
-                f"init={self.init} is not a row index of X (n_samples = {n_samples})."
-            )
+            raise ValueError(f"init={self.init} is not a row index of X (n_samples = {n_samples}).")
         first, scale, mean = self._first_pick(X)
         selection = run_selection(
             X,

@@ -89,7 +89,6 @@ class _MaintainedScores:
         self.coefficients = np.eye(rank)
         self.n_basis = rank
 
-
     def _compact(self):
         rank = self.coefficients.shape[1]
         weights = self.coefficients.T.astype(self.coordinates.dtype)
@@ -243,8 +242,7 @@ class ProgressPrinter:
         if n_picked % every == 0 or n_picked == n_selections:
             elapsed = self.clock() - self.start
             print(
-                f"[{self.name}] pick {n_picked}/{n_selections}  score {score:.4g}  "
-                f"{elapsed:.1f} s",
+                f"[{self.name}] pick {n_picked}/{n_selections}  score {score:.4g}  {elapsed:.1f} s",
                 file=self.file,
                 flush=True,
             )

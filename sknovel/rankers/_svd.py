@@ -2,7 +2,6 @@
 
 from numbers import Integral
 
-import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -67,7 +66,9 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, n_components=None, *, n_selections=None, svd_solver="full", random_state=None):
+    def __init__(
+        self, n_components=None, *, n_selections=None, svd_solver="full", random_state=None
+    ):
         self.n_components = n_components
         self.n_selections = n_selections
         self.svd_solver = svd_solver

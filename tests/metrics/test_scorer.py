@@ -21,22 +21,32 @@ def test_grid_search_over_n_components_transductive(digits):
     X, y = digits
     idx = np.arange(len(X))
     grid = {"n_components": [1, 4, 16]}
-    search = GridSearchCV(Demud(n_selections=60), grid, scoring=make_discovery_scorer(t=60),
-                          cv=[(idx, idx)]).fit(X, y)
+    search = GridSearchCV(
+        Demud(n_selections=60), grid, scoring=make_discovery_scorer(t=60), cv=[(idx, idx)]
+    ).fit(X, y)
     for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
         ranking = Demud(n_selections=60, **params).fit(X).ranking_
         assert score == pytest.approx(discovery_nauc(y, ranking, t=60))
-    assert search.best_score_ > discovery_nauc(y, RandomRanker(random_state=0).fit(X).ranking_, 60) - 20
+    assert (
+        search.best_score_
+        > discovery_nauc(y, RandomRanker(random_state=0).fit(X).ranking_, 60) - 20
+    )
 
 
-@pytest.mark.parametrize("pipeline_class", [make_pipeline, lambda *s: SkPipeline(list(zip("ab", s)))])
+@pytest.mark.parametrize(
+    "pipeline_class", [make_pipeline, lambda *s: SkPipeline(list(zip("ab", s)))]
+)
 def test_grid_search_on_a_pipeline(digits, pipeline_class):
     X, y = digits
     idx = np.arange(len(X))
     pipe = pipeline_class(StandardScaler(), Demud(n_selections=50))
     step = pipe.steps[-1][0]
-    search = GridSearchCV(pipe, {f"{step}__n_components": [2, 8]}, scoring=make_discovery_scorer(t=50),
-                          cv=[(idx, idx)]).fit(X, y)
+    search = GridSearchCV(
+        pipe,
+        {f"{step}__n_components": [2, 8]},
+        scoring=make_discovery_scorer(t=50),
+        cv=[(idx, idx)],
+    ).fit(X, y)
     best = search.best_params_[f"{step}__n_components"]
     Xt = StandardScaler().fit_transform(X)
     expected = discovery_nauc(y, Demud(best, n_selections=50).fit(Xt).ranking_, t=50)
@@ -48,7 +58,9 @@ def test_inductive_folds_rank_new_data_against_the_model(digits):
     scores = cross_val_score(SVDRanker(5), X, y, scoring=discovery_scorer, cv=KFold(3))
     assert np.all((scores > 0) & (scores <= 100))
     ranker = SVDRanker(5).fit(X[:200])
-    np.testing.assert_array_equal(ranking_of(ranker, X[200:]), ranker.rank(X[200:], n_selections=200))
+    np.testing.assert_array_equal(
+        ranking_of(ranker, X[200:]), ranker.rank(X[200:], n_selections=200)
+    )
     np.testing.assert_array_equal(ranking_of(ranker, X[:200]), ranker.ranking_)
 
 

@@ -53,8 +53,7 @@ def test_legend_shows_naucs_at_the_common_t():
         100 * expected_random_discovery_curve(Y, t).sum() / oracle_discovery_curve(Y, t).sum()
     )
     expected = [
-        f"{name} (nAUC {discovery_nauc(Y, ranking, t=t):.1f})"
-        for name, ranking in RANKINGS.items()
+        f"{name} (nAUC {discovery_nauc(Y, ranking, t=t):.1f})" for name, ranking in RANKINGS.items()
     ] + ["Oracle", f"Random (expected, nAUC {random_nauc:.1f})"]
     assert legend_texts(display) == expected
     assert display.n_classes == k
@@ -97,9 +96,7 @@ def test_uses_the_given_ax():
 
 
 def test_reference_curves_can_be_left_out():
-    display = DiscoveryCurveDisplay.from_rankings(
-        Y, RANKINGS, show_oracle=False, show_random=False
-    )
+    display = DiscoveryCurveDisplay.from_rankings(Y, RANKINGS, show_oracle=False, show_random=False)
     assert display.oracle_line_ is None and display.random_line_ is None
     assert len(display.ax_.get_lines()) == 2
 
@@ -154,7 +151,8 @@ def test_from_estimator_uses_fitted_rankings():
     demud, svd = Demud(n_selections=40).fit(X), SVDRanker(n_selections=40).fit(X)
     display = DiscoveryCurveDisplay.from_estimator({"DEMUD": demud, "SVD": svd}, X, y)
     assert display.names == ["DEMUD", "SVD"]
-    np.testing.assert_allclose(display.naucs, [discovery_nauc(y, demud.ranking_),
-                                               discovery_nauc(y, svd.ranking_)])
+    np.testing.assert_allclose(
+        display.naucs, [discovery_nauc(y, demud.ranking_), discovery_nauc(y, svd.ranking_)]
+    )
     default = DiscoveryCurveDisplay.from_estimator(demud, X, y)
     assert default.names == ["Demud"]

@@ -91,7 +91,12 @@ def reference_incremental_demud(X, n_components, n_selections, init="svd", rtol=
     picks, scores, expected = list(ranking), list(scores), list(expected)
     mean = X.mean(axis=0)
     scale = max(float((x - mean) @ (x - mean)) for x in X)
-    model_mean, components, singular_values, m = X[picks[0]].copy(), np.zeros((0, X.shape[1])), np.zeros(0), 1
+    model_mean, components, singular_values, m = (
+        X[picks[0]].copy(),
+        np.zeros((0, X.shape[1])),
+        np.zeros(0),
+        1,
+    )
     n = len(X)
     while len(picks) < n_selections:
         remaining = [i for i in range(n) if i not in picks]
@@ -101,12 +106,17 @@ def reference_incremental_demud(X, n_components, n_selections, init="svd", rtol=
         scores.append(step_scores[pick])
         expected.append(X[pick] - residual(X[pick], model_mean, components))
         v = X[pick] - model_mean
-        scatter = components.T @ np.diag(singular_values**2) @ components + m / (m + 1) * np.outer(v, v)
+        scatter = components.T @ np.diag(singular_values**2) @ components + m / (m + 1) * np.outer(
+            v, v
+        )
         eigenvalues, eigenvectors = np.linalg.eigh(scatter)
         order = np.argsort(eigenvalues)[::-1]
         s = np.sqrt(np.clip(eigenvalues[order], 0, None))
-        tol = max(m + 1, X.shape[1]) * np.finfo(np.float64).eps * np.sqrt(m + 1) * (
-            np.abs(X).max() * np.sqrt(X.shape[1])
+        tol = (
+            max(m + 1, X.shape[1])
+            * np.finfo(np.float64).eps
+            * np.sqrt(m + 1)
+            * (np.abs(X).max() * np.sqrt(X.shape[1]))
         )
         keep = s > max(tol, 1e-7 * s[0])
         keep[n_components:] = False

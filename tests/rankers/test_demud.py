@@ -53,8 +53,9 @@ def assert_matches_reference(demud, X, ranking, scores, expected):
     np.testing.assert_allclose(demud.scores_, scores, rtol=1e-9, atol=atol)
     np.testing.assert_allclose(demud.expected_, expected, rtol=1e-9, atol=np.sqrt(atol))
     explanation = demud.explain(X)
-    np.testing.assert_allclose(explanation.residuals, X[ranking] - expected, rtol=1e-9,
-                               atol=np.sqrt(atol))
+    np.testing.assert_allclose(
+        explanation.residuals, X[ranking] - expected, rtol=1e-9, atol=np.sqrt(atol)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -178,8 +179,9 @@ def test_invariant_to_shift_and_scale(shape, n_components, method, shift, factor
     scaled = _fit(X * factor, n_components, method)
     np.testing.assert_array_equal(shifted.ranking_, base.ranking_)
     np.testing.assert_array_equal(scaled.ranking_, base.ranking_)
-    np.testing.assert_allclose(scaled.scores_, base.scores_ * factor**2, rtol=1e-6,
-                               atol=1e-9 * data_scale(X) * factor**2)
+    np.testing.assert_allclose(
+        scaled.scores_, base.scores_ * factor**2, rtol=1e-6, atol=1e-9 * data_scale(X) * factor**2
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -249,8 +251,9 @@ def test_partial_fit_in_batches_equals_pca_when_not_truncated():
     np.testing.assert_allclose(demud.mean_, mean, atol=1e-10)
     assert demud.n_samples_seen_ == 700 and len(demud.components_) == 4
     # Same subspace: projectors agree.
-    np.testing.assert_allclose(demud.components_.T @ demud.components_,
-                               components.T @ components, atol=1e-9)
+    np.testing.assert_allclose(
+        demud.components_.T @ demud.components_, components.T @ components, atol=1e-9
+    )
 
 
 def test_fit_then_partial_fit_archive_then_rank():

@@ -56,7 +56,9 @@ def test_rank_new_data_uses_the_fitted_model():
     rng = np.random.default_rng(7)
     X, new = rng.normal(size=(60, 5)), rng.normal(size=(10, 5))
     ranker = SVDRanker(2).fit(X)
-    np.testing.assert_array_equal(ranker.rank(new), np.argsort(ranker.score_samples(new), kind="stable"))
+    np.testing.assert_array_equal(
+        ranker.rank(new), np.argsort(ranker.score_samples(new), kind="stable")
+    )
 
 
 def test_explain():
