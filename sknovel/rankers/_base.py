@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._subspace import SubspaceModel, column_mean, residual_scores
+from ._subspace import column_mean, residual_scores
 
 #: Rows sampled (evenly spaced) into a data fingerprint, beside the shape and column means.
 _FINGERPRINT_ROWS = 32
@@ -112,10 +112,9 @@ class BaseRanker(BaseEstimator):
         """
         check_is_fitted(self, self._fitted_marker)
         X = self._validate(X, reset=False)
-        if n_selections is None:
-            n_selections = check_n_selections(self.n_selections, X.shape[0])
-        else:
-            n_selections = check_n_selections(n_selections, X.shape[0])
+        n_selections = check_n_selections(
+            self.n_selections if n_selections is None else n_selections, X.shape[0]
+        )
         result = self._rank(X, n_selections)
         if not return_explanation:
             return result.indices
@@ -189,8 +188,3 @@ def _explanation(X, indices, scores, expected):
         expected=expected,
         residuals=selections - expected,
     )
-
-
-def empty_model(n_features):
-    """The model of no items (see :class:`SubspaceModel`)."""
-    return SubspaceModel.empty(n_features)
