@@ -1,0 +1,142 @@
+"""Raw pixels as features: optional resize and greyscale, then flatten."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from ._images import is_path_sequence, iter_image_batches
+
+#: ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class PixelFeaturizer(TransformerMixin, BaseEstimator):
+    """Turn images into flat float vectors of their pixels (the "pixels" representation).
+
+    Lee, Wagstaff et al. (2018) compare raw pixels with SIFT bag-of-words and CNN features
+    as inputs to DEMUD; this is the first of the three.
+
+    Parameters
+    ----------
+    size : tuple of int (height, width) or None, default=None
+        Resize every image to this size (bilinear) first; None keeps the input size, and
+        then all images must share one size.
+    grayscale : bool, default=False
+        Convert colour images to one luma channel (ITU-R BT.601 weights).
+    batch_size : int, default=256
+        Images read and converted at a time; bounds memory for lists of files.
+
+    Attributes
+    ----------
+    input_shape_ : tuple of int
+        (height, width, channels) of the images after resizing and greyscale conversion.
+    n_features_out_ : int
+        Length of each feature vector, ``height * width * channels``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknovel.features import PixelFeaturizer
+    >>> images = np.zeros((5, 8, 8, 3), dtype=np.uint8)
+    >>> PixelFeaturizer(grayscale=True).fit_transform(images).shape
+    (5, 64)
+    """
+
+    _parameter_constraints = {
+        "size": [tuple, None],
+        "grayscale": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, *, size=None, grayscale=False, batch_size=256):
+        self.size = size
+        self.grayscale = grayscale
+        self.batch_size = batch_size
+
+    def _check_size(self):
+        if self.size is not None and (
+            len(self.size) != 2
+            or not all(isinstance(v, Integral) and not isinstance(v, bool) for v in self.size)
+            or min(self.size) < 1
+        ):
+            raise ValueError(
+                f"size must be None or (height, width) of positive ints; got {self.size!r}."
+            )
+
+    def _batches(self, X):
+        for batch in iter_image_batches(X, self.batch_size, size=self.size):
+            if self.grayscale and batch.shape[-1] != 1:
+                batch = (batch[..., :3] @ _LUMA)[..., np.newaxis]
+            yield batch
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the images and record their shape after preprocessing.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PixelFeaturizer
+        """
+        self._check_size()
+        first = next(self._batches(X[:1] if is_path_sequence(X) else X))
+        self.input_shape_ = tuple(int(v) for v in first.shape[1:])
+        self.n_features_out_ = int(np.prod(self.input_shape_))
+        return self
+
+    def transform(self, X):
+        """Flatten every image to a float32 row of its pixels in [0, 1].
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+
+        Returns
+        -------
+        features : ndarray of shape (n, ``n_features_out_``), float32
+        """
+        check_is_fitted(self, "input_shape_")
+        rows = []
+        for batch in self._batches(X):
+            if batch.shape[1:] != self.input_shape_:
+                raise ValueError(
+                    f"X has images of shape {batch.shape[1:]} after preprocessing, but "
+                    f"PixelFeaturizer was fitted on {self.input_shape_}."
+                )
+            rows.append(batch.reshape(len(batch), -1))
+        return np.concatenate(rows)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``pixel_{row}_{column}_{channel}`` of the output features.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        names : ndarray of str
+        """
+        check_is_fitted(self, "input_shape_")
+        h, w, c = self.input_shape_
+        return np.array(
+            [f"pixel_{i}_{j}_{k}" for i in range(h) for j in range(w) for k in range(c)],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
