@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import discovery_nauc, expected_random_discovery_curve
+from .metrics._discovery import _nauc_of_curve
 from .rankers import Demud, RandomRanker, SVDRanker
 
 
@@ -160,12 +161,11 @@ def discover(args):
         for name, ranking in rankings.items()
     ]
     random_curve = expected_random_discovery_curve(y, args.n_selections)
-    oracle = np.minimum(np.arange(1, args.n_selections + 1), k)
     table.append(
         (
             "Random (exact expectation)",
-            100 * random_curve[:early].sum() / oracle[:early].sum(),
-            100 * random_curve.sum() / oracle.sum(),
+            _nauc_of_curve(random_curve[:early], k),
+            _nauc_of_curve(random_curve, k),
             f"{random_curve[-1]:.2f}",
         )
     )

@@ -130,7 +130,8 @@ def iter_image_batches(images, batch_size, *, size=None, name="X"):
         array = check_image_array(images, name=name)
         for start in range(0, len(array), batch_size):
             batch = array[start : start + batch_size]
-            batch = batch.astype(np.float32) / 255.0 if batch.dtype == np.uint8 else batch
+            if batch.dtype == np.uint8:
+                batch = batch / np.float32(255)
             yield _resize_batch(batch.astype(np.float32, copy=False), size)
         return
     if len(images) == 0:

@@ -54,14 +54,15 @@ class Selection:
 class _ExactScores:
     """Scores recomputed from scratch under each new model (the ``"full"`` method)."""
 
-    def __init__(self, X, model):
-        self.X = X
+    def __init__(self, X, model, picked):
+        self.X, self.picked = X, picked
         self.scores, distances = residual_scores(X, model, with_distance=True)
         self.max_distance = float(distances.max())
-
-    def advance(self, update, old_model, picked):
-        self.scores = residual_scores(self.X, update.model)
         self.scores[picked] = -np.inf
+
+    def advance(self, update, old_model):
+        self.scores = residual_scores(self.X, update.model)
+        self.scores[self.picked] = -np.inf
 
 
 class _MaintainedScores:
@@ -75,10 +76,11 @@ class _MaintainedScores:
     is compacted to the current components.
     """
 
-    def __init__(self, X, model, n_components):
+    def __init__(self, X, model, n_components, picked):
         self.X = X
         self.scores, distances = residual_scores(X, model, with_distance=True)
         self.max_distance = float(distances.max())
+        self.scores[picked] = -np.inf  # picked items stay -inf through every update
         n_samples, n_features = X.shape
         spare = max(4, min(n_components, n_features // 4 - n_components))
         self.coordinates = np.empty((n_components + spare, n_samples), dtype=X.dtype)
@@ -98,7 +100,7 @@ class _MaintainedScores:
         self.coefficients = np.eye(rank)
         self.n_basis = rank
 
-    def advance(self, update, old_model, picked):
+    def advance(self, update, old_model):
         """Follow `update` (picked items keep their score of -inf: only remaining ones move).
 
         Scores may dip a rounding error below zero; that is harmless, because picks compare
@@ -179,11 +181,10 @@ def run_selection(
     while n_picked < n_selections:
         if tracker is None:
             if svd_method == "full":
-                tracker = _ExactScores(X, model)
+                tracker = _ExactScores(X, model, picked)
             else:
-                tracker = _MaintainedScores(X, model, n_components)
+                tracker = _MaintainedScores(X, model, n_components, picked)
             scale = tracker.max_distance if scale is None else scale
-            tracker.scores[picked] = -np.inf
         index = best_index(tracker.scores, X.dtype, scale)
         expected_part = reconstruct(X[index], model)
         residual = np.asarray(X[index], dtype=np.float64) - expected_part
@@ -195,7 +196,7 @@ def run_selection(
         update, old_model = add(index)
         tracker.scores[index] = -np.inf
         if n_picked < n_selections:
-            tracker.advance(update, old_model, picked)
+            tracker.advance(update, old_model)
     return Selection(indices, scores, expected, model)
 
 
