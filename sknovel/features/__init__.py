@@ -1,5 +1,6 @@
-"""Featurizers: images in, 2-D float features out (pixels; CNN and SIFT to come)."""
+"""Featurizers: images in, 2-D float features out (pixels, SIFT bag of words, CNN layers)."""
 
+from ._cnn import CNNFeaturizer
 from ._images import (
     IMAGE_SUFFIXES,
     check_image_array,
@@ -8,10 +9,13 @@ from ._images import (
     load_image_folder,
 )
 from ._pixels import PixelFeaturizer
+from ._sift import SIFTBoWFeaturizer
 
 __all__ = [
+    "CNNFeaturizer",
     "IMAGE_SUFFIXES",
     "PixelFeaturizer",
+    "SIFTBoWFeaturizer",
     "check_image_array",
     "iter_image_batches",
     "load_image",

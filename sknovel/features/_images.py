@@ -8,6 +8,7 @@ Every batch comes out as float32 (b, H, W, C) in [0, 1].
 
 import os
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,17 @@ def check_image_array(images, *, name="X"):
             "(divide uint8-range data by 255, or pass it as uint8)."
         )
     return images
+
+
+def check_size(size, *, name="size"):
+    """Refuse a `size` that is neither None nor (height, width) of positive ints."""
+    if size is not None and (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(v, Integral) and not isinstance(v, bool) for v in size)
+        or min(size) < 1
+    ):
+        raise ValueError(f"{name} must be None or (height, width) of positive ints; got {size!r}.")
 
 
 def load_image(path, *, mode=None, size=None):

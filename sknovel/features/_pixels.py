@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._images import is_path_sequence, iter_image_batches
+from ._images import check_size, is_path_sequence, iter_image_batches
 
 #: ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -56,16 +56,6 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
         self.grayscale = grayscale
         self.batch_size = batch_size
 
-    def _check_size(self):
-        if self.size is not None and (
-            len(self.size) != 2
-            or not all(isinstance(v, Integral) and not isinstance(v, bool) for v in self.size)
-            or min(self.size) < 1
-        ):
-            raise ValueError(
-                f"size must be None or (height, width) of positive ints; got {self.size!r}."
-            )
-
     def _batches(self, X):
         for batch in iter_image_batches(X, self.batch_size, size=self.size):
             if self.grayscale and batch.shape[-1] != 1:
@@ -86,7 +76,7 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
         -------
         self : PixelFeaturizer
         """
-        self._check_size()
+        check_size(self.size)
         first = next(self._batches(X[:1] if is_path_sequence(X) else X))
         self.input_shape_ = tuple(int(v) for v in first.shape[1:])
         self.n_features_out_ = int(np.prod(self.input_shape_))
@@ -113,6 +103,31 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
                 )
             rows.append(batch.reshape(len(batch), -1))
         return np.concatenate(rows)
+
+    def torch_transform(self, images):
+        """Differentiable features of a batch of image tensors (for gradient explainers).
+
+        Parameters
+        ----------
+        images : torch.Tensor of shape (n, C, H, W)
+            Float pixels in [0, 1]; may require grad. Resizing (when ``size`` is set) uses
+            torch's antialiased bilinear interpolation, close to but not bit-identical with
+            Pillow's in :meth:`transform`.
+
+        Returns
+        -------
+        features : torch.Tensor of shape (n, ``n_features_out_``)
+        """
+        check_is_fitted(self, "input_shape_")
+        import torch.nn.functional as F
+
+        x = images
+        if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
+            x = F.interpolate(x, size=tuple(self.size), mode="bilinear", antialias=True)
+        if self.grayscale and x.shape[1] != 1:
+            luma = x.new_tensor(_LUMA).view(1, 3, 1, 1)
+            x = (x[:, :3] * luma).sum(dim=1, keepdim=True)
+        return x.permute(0, 2, 3, 1).reshape(len(x), -1)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``pixel_{row}_{column}_{channel}`` of the output features.

@@ -1,15 +1,12 @@
-"""PixelFeaturizer: shapes, preprocessing, pipelines, and the common transformer checks."""
+"""PixelFeaturizer: pixel values, greyscale, resizing and files.
 
-import pickle
+The checks common to every featurizer are in ``test_common_featurizers.py``.
+"""
 
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
-from sklearn.utils import estimator_checks
 
-from sknovel import Demud, Pipeline
 from sknovel.features import PixelFeaturizer
 
 IMAGES = (np.random.default_rng(0).random((12, 6, 5, 3)) * 255).astype(np.uint8)
@@ -39,22 +36,8 @@ def test_resize_and_files(tmp_path):
     )
 
 
-def test_in_a_pipeline_with_demud():
-    pipe = Pipeline([("pixels", PixelFeaturizer()), ("demud", Demud(3))]).fit(IMAGES)
-    direct = Demud(3).fit(PixelFeaturizer().fit_transform(IMAGES))
-    np.testing.assert_array_equal(pipe[-1].ranking_, direct.ranking_)
-    assert pipe.rank(IMAGES[:4], n_selections=2).shape == (2,)
-
-
-def test_common_behaviour():
+def test_transform_needs_the_fitted_shape():
     featurizer = PixelFeaturizer(size=(3, 3)).fit(IMAGES)
-    again = pickle.loads(pickle.dumps(featurizer))
-    np.testing.assert_array_equal(again.transform(IMAGES), featurizer.transform(IMAGES))
-    np.testing.assert_array_equal(featurizer.transform(IMAGES), featurizer.transform(IMAGES))
-    assert clone(featurizer).get_params() == featurizer.get_params()
-    assert len(featurizer.get_feature_names_out()) == featurizer.n_features_out_
-    with pytest.raises(NotFittedError):
-        PixelFeaturizer().transform(IMAGES)
     with pytest.raises(ValueError, match="fitted on"):
         featurizer.transform(IMAGES[..., :1])  # greyscale: (3, 3, 1), not (3, 3, 3)
 
@@ -70,20 +53,3 @@ def test_common_behaviour():
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         PixelFeaturizer(**params).fit(IMAGES)
-
-
-@pytest.mark.parametrize(
-    "check",
-    [
-        estimator_checks.check_no_attributes_set_in_init,
-        estimator_checks.check_parameters_default_constructible,
-        estimator_checks.check_get_params_invariance,
-        estimator_checks.check_set_params,
-        estimator_checks.check_estimator_repr,
-        estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
-        estimator_checks.check_estimator_cloneable,
-        estimator_checks.check_mixin_order,
-    ],
-)
-def test_sklearn_data_free_checks(check):
-    check("PixelFeaturizer", PixelFeaturizer())

