@@ -19,6 +19,8 @@ def test_demo_writes_report(tmp_path, capsys):
     assert {row["method"] for row in rows} == {"DEMUD", "SVD", "Random"}
     assert len(rows) == 3 * 40
     assert "nAUC@10" in capsys.readouterr().out
+    assert (tmp_path / "explanations.png").stat().st_size > 10_000
+    assert "explanations.png" in (tmp_path / "report.html").read_text()
 
 
 def test_data_file(tmp_path):
@@ -52,3 +54,42 @@ def test_data_file(tmp_path):
 def test_too_many_selections(tmp_path):
     with pytest.raises(SystemExit, match="--n-selections=5000 exceeds"):
         main(["discover", "--demo", "--output", str(tmp_path), "--n-selections", "5000"])
+
+
+def write_folder(root, n_per_class=6, size=12):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for label, colour in [("red", (200, 30, 30)), ("green", (30, 200, 30)), ("blue", (30, 30, 200))]:
+        (root / label).mkdir(parents=True)
+        for i in range(n_per_class if label != "blue" else 2):
+            pixels = np.clip(rng.normal(colour, 20, size=(size, size, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(root / label / f"{i}.png")
+    (root / "red" / "broken.png").write_bytes(b"not an image")
+
+
+@pytest.mark.parametrize("features", ["pixels", "cnn"])
+def test_a_folder_of_images_with_labels_from_subfolders(tmp_path, capsys, features):
+    if features == "cnn":
+        pytest.importorskip("torch")
+    write_folder(tmp_path / "images")
+    out = tmp_path / "out"
+    argv = ["discover", "--images", str(tmp_path / "images"), "--labels-from-folders"]
+    argv += ["--features", features, "--output", str(out), "--n-components", "2"]
+    assert main(argv + ["--n-selections", "8", "--explain", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped unreadable file" in printed and "broken.png" in printed
+    with open(out / "rankings.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["method"] == "DEMUD"]
+    assert len(rows) == 8 and rows[0]["item"].endswith(".png")
+    assert {row["class_name"] for row in rows} <= {"red", "green", "blue"}
+    assert (out / "explanations.png").exists() and (out / "discovery_curves.png").exists()
+
+
+def test_a_folder_without_labels(tmp_path):
+    write_folder(tmp_path / "images")
+    out = tmp_path / "out"
+    argv = ["discover", "--images", str(tmp_path / "images"), "--features", "pixels"]
+    assert main(argv + ["--output", str(out), "--n-selections", "5", "--quiet"]) == 0
+    assert not (out / "discovery_curves.png").exists()
+    assert "DEMUD's first picks" in (out / "report.html").read_text()

@@ -25,3 +25,21 @@ from sknovel.metrics._scorer import (  # noqa: E402
 )
 
 __all__ += ["DiscoveryScorer", "discovery_scorer", "make_discovery_scorer", "ranking_of"]
+
+from sknovel.metrics._faithfulness import (  # noqa: E402
+    curve_auc,
+    deletion_curve,
+    insertion_curve,
+    random_maps,
+    removal_baseline,
+    removal_test,
+)
+
+__all__ += [
+    "curve_auc",
+    "deletion_curve",
+    "insertion_curve",
+    "random_maps",
+    "removal_baseline",
+    "removal_test",
+]

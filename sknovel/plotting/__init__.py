@@ -6,3 +6,7 @@
 from sknovel.plotting._discovery_curve import DiscoveryCurveDisplay
 
 __all__ = ["DiscoveryCurveDisplay"]
+
+from sknovel.plotting._explanation import ExplanationDisplay  # noqa: E402
+
+__all__ += ["ExplanationDisplay"]

@@ -152,15 +152,53 @@ class SubspaceRankerMixin:
             x̂ = μ + U Uᵀ(x − μ) under the model at selection time; ``residuals`` (k, d)
             e = x − x̂, the novel part (``scores == (residuals ** 2).sum(1)``).
         """
+        X = self._fitted_data(X, "explain")
+        return _explanation(X, self.ranking_, self.scores_, self.expected_)
+
+    def selection_models(self, X, positions):
+        """The model each of some picks was selected under, to score other items with it.
+
+        Explainers use it to ask how a change to a picked image changes its novelty score
+        at the moment it was picked.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data this ranker was fitted on.
+        positions : sequence of int
+            Positions in ``ranking_`` (0 = the first pick).
+
+        Returns
+        -------
+        models : list of Bunch
+            Per position, ``mean`` (d,) and ``components`` (r, d) (orthonormal rows); the
+            pick's score of an item x is ``||(x - mean) - Uᵀ U (x - mean)||²`` with
+            U = ``components``.
+        """
+        X = self._fitted_data(X, "selection_models")
+        positions = [int(p) for p in positions]
+        for position in positions:
+            if not 0 <= position < len(self.ranking_):
+                raise ValueError(
+                    f"positions must be in [0, {len(self.ranking_)}); got {position}."
+                )
+        models = self._selection_models(X, positions)
+        return [Bunch(mean=models[p].mean, components=models[p].components) for p in positions]
+
+    def _selection_models(self, X, positions):
+        """Static rankers score every pick under the fitted model."""
+        return dict.fromkeys(positions, self._model)
+
+    def _fitted_data(self, X, verb):
         check_is_fitted(self, "ranking_")
         X = self._validate(X, reset=False)
         if not self.is_fitted_on(X):
             raise ValueError(
-                "X is not the data this ranker was fitted on; explain() reads the selected "
+                f"X is not the data this ranker was fitted on; {verb}() reads the selected "
                 f"rows from it (fitted on {self.n_samples_fit_} rows, got {X.shape[0]}). "
                 "Use rank(X_new, return_explanation=True) for new data."
             )
-        return _explanation(X, self.ranking_, self.scores_, self.expected_)
+        return X
 
     def score_samples(self, X):
         """Opposite of the novelty score under the final model (higher = more normal).

@@ -187,7 +187,28 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         self._remember_data(X, mean)
         return self
 
-    def _first_pick(self, X):
+    def _selection_models(self, X, positions):
+        """Re-run the selection up to the last position asked for, keeping those models."""
+        first, scale, _ = self._first_pick(X, with_model=True)
+        first, initial = first[:3], first[3]
+        selection = run_selection(
+            X,
+            SubspaceModel.empty(X.shape[1]),
+            n_selections=max(positions) + 1,
+            n_components=self.n_components_,
+            svd_method=self.svd_method,
+            first=first,
+            scale=scale,
+            record_models=set(positions),
+        )
+        if not np.array_equal(selection.indices, self.ranking_[: max(positions) + 1]):
+            raise ValueError(  # pragma: no cover - fit is deterministic
+                "Re-running the selection on X does not reproduce ranking_; the estimator "
+                "was changed after fit."
+            )
+        return {0: initial, **selection.models}
+
+    def _first_pick(self, X, with_model=False):
         """The first pick by ``init``, its score and expected part, the tie scale and mean."""
         if self.init == "svd":
             model = pca_model(X, self.n_components_)
@@ -201,7 +222,8 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             index = int(self.init)
         expected = reconstruct(X[index], model)
         residual = np.asarray(X[index], dtype=np.float64) - expected
-        return (index, residual @ residual, expected), scale, model.mean
+        first = (index, residual @ residual, expected) + ((model,) if with_model else ())
+        return first, scale, model.mean
 
     def partial_fit(self, X, y=None):
         """Add X to the model as known data (an archive), without ranking it.

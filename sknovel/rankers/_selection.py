@@ -10,7 +10,7 @@ q.x costs one pass over X; w.x is read off stored coordinates of every item in a
 (see :class:`_MaintainedScores`), so a pick costs about one matrix-vector product over X.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,12 +43,17 @@ def best_index(scores, dtype, scale):
 
 @dataclass
 class Selection:
-    """Result of a selection run: picks, their scores and expected parts, the final model."""
+    """Result of a selection run: picks, their scores and expected parts, the final model.
+
+    ``models`` maps a pick position to the model it was selected under, for the positions
+    asked for by ``run_selection(..., record_models=)``.
+    """
 
     indices: np.ndarray
     scores: np.ndarray
     expected: np.ndarray
     model: SubspaceModel
+    models: dict = field(default_factory=dict)
 
 
 class _ExactScores:
@@ -132,7 +137,16 @@ class _MaintainedScores:
 
 
 def run_selection(
-    X, prior, *, n_selections, n_components, svd_method, first=None, scale=None, progress=None
+    X,
+    prior,
+    *,
+    n_selections,
+    n_components,
+    svd_method,
+    first=None,
+    scale=None,
+    progress=None,
+    record_models=(),
 ):
     """Run DEMUD over the rows of `X`, starting from the model `prior`.
 
@@ -151,6 +165,9 @@ def run_selection(
         computed here when None.
     progress : callable or None
         Called as ``progress(n_picked, n_selections, score)`` after every pick.
+    record_models : collection of int, default=()
+        Pick positions (0-based, not the first pick when `first` is given) whose model at
+        selection time is kept in ``Selection.models``.
 
     Returns
     -------
@@ -161,7 +178,7 @@ def run_selection(
     scores = np.empty(n_selections)
     expected = np.empty((n_selections, n_features), dtype=X.dtype)
     picked = np.zeros(X.shape[0], dtype=bool)
-    model, tracker, n_picked = prior, None, 0
+    model, tracker, n_picked, models = prior, None, 0, {}
 
     def add(index):
         nonlocal model
@@ -186,6 +203,8 @@ def run_selection(
                 tracker = _MaintainedScores(X, model, n_components, picked)
             scale = tracker.max_distance if scale is None else scale
         index = best_index(tracker.scores, X.dtype, scale)
+        if n_picked in record_models:
+            models[n_picked] = model
         expected_part = reconstruct(X[index], model)
         residual = np.asarray(X[index], dtype=np.float64) - expected_part
         indices[n_picked], scores[n_picked] = index, residual @ residual
@@ -197,7 +216,7 @@ def run_selection(
         tracker.scores[index] = -np.inf
         if n_picked < n_selections:
             tracker.advance(update, old_model)
-    return Selection(indices, scores, expected, model)
+    return Selection(indices, scores, expected, model, models)
 
 
 def tie_aware_order(scores, n_selections, dtype, scale):

@@ -1,0 +1,301 @@
+"""Where in an image a DEMUD pick's novelty lies: occlusion and gradient heatmaps."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from sknovel.features._images import check_image_array, is_path_sequence, load_image
+from sknovel.metrics._faithfulness import removal_baseline
+from sknovel.utils._torch import import_torch
+
+METHODS = ("occlusion", "integrated_gradients", "smoothgrad", "gradient")
+GRADIENT_METHODS = METHODS[1:]
+
+
+class NoveltyMap:
+    """Heatmaps of where in the image a pick's novelty score comes from.
+
+    A DEMUD pick's score is the squared residual ``||(f(x) - μ) - UᵀU(f(x) - μ)||²`` of its
+    features f(x) under the model it was selected under. A heatmap gives every pixel its
+    share of that score:
+
+    * ``"occlusion"``: slide a window over the image, replace it with the `baseline`, and
+      credit each pixel with the mean score drop of the windows that cover it (needs only
+      ``featurizer.transform``);
+    * ``"integrated_gradients"`` (Sundararajan et al. 2017): the input times the gradient
+      averaged along the straight path from the baseline image, summed over channels
+      (needs a differentiable featurizer: ``featurizer.torch_transform``);
+    * ``"smoothgrad"`` (Smilkov et al. 2017): the absolute gradient averaged over noisy
+      copies, maximum over channels;
+    * ``"gradient"``: the plain absolute gradient, maximum over channels.
+
+    Parameters
+    ----------
+    featurizer : fitted transformer
+        What turned the images into the ranker's features, e.g. a fitted
+        :class:`~sknovel.features.CNNFeaturizer`.
+    ranker : fitted Demud or SVDRanker
+        Fitted on ``featurizer.transform(images)``.
+    method : {"occlusion", "integrated_gradients", "smoothgrad", "gradient"}, \
+            default="occlusion"
+        The default was chosen by the faithfulness measurement in the user guide.
+    window : float in (0, 1], default=0.25
+        Occlusion window side as a fraction of the image's shorter side.
+    stride : float in (0, 1], default=0.5
+        Occlusion step as a fraction of the window side.
+    baseline : {"blur", "mean", "zero"} or float, default="blur"
+        What occluded pixels become, and the start of the integrated-gradients path; see
+        :func:`sknovel.metrics.removal_baseline`.
+    n_steps : int, default=16
+        Path points of integrated gradients, noisy copies of SmoothGrad.
+    noise : float, default=0.1
+        SmoothGrad's noise standard deviation (pixels are in [0, 1]).
+    batch_size : int, default=32
+        Images scored at a time.
+    random_state : None, int or RandomState, default=None
+        SmoothGrad's noise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknovel import Demud
+    >>> from sknovel.explain import NoveltyMap
+    >>> from sknovel.features import PixelFeaturizer
+    >>> images = np.random.default_rng(0).random((20, 8, 8))
+    >>> pixels = PixelFeaturizer().fit(images)
+    >>> demud = Demud(2, n_selections=3).fit(pixels.transform(images))
+    >>> NoveltyMap(pixels, demud).explain(images).maps.shape
+    (3, 8, 8)
+    """
+
+    def __init__(
+        self,
+        featurizer,
+        ranker,
+        *,
+        method="occlusion",
+        window=0.25,
+        stride=0.5,
+        baseline="blur",
+        n_steps=16,
+        noise=0.1,
+        batch_size=32,
+        random_state=None,
+    ):
+        self.featurizer = featurizer
+        self.ranker = ranker
+        self.method = method
+        self.window = window
+        self.stride = stride
+        self.baseline = baseline
+        self.n_steps = n_steps
+        self.noise = noise
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    @classmethod
+    def from_pipeline(cls, pipeline, **kwargs):
+        """A NoveltyMap of a fitted two-step pipeline (featurizer, ranker).
+
+        Parameters
+        ----------
+        pipeline : fitted Pipeline
+        **kwargs
+            Passed to the constructor.
+
+        Returns
+        -------
+        novelty_map : NoveltyMap
+        """
+        if len(pipeline) != 2:
+            raise ValueError(
+                f"from_pipeline needs a (featurizer, ranker) pipeline; this one has "
+                f"{len(pipeline)} steps. Pass the featurizer and ranker explicitly."
+            )
+        return cls(pipeline[0], pipeline[-1], **kwargs)
+
+    def _check(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
+        for name in ("window", "stride"):
+            value = getattr(self, name)
+            if not isinstance(value, Real) or not 0 < value <= 1:
+                raise ValueError(f"{name} must be a float in (0, 1]; got {value!r}.")
+        for name in ("n_steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+        if not hasattr(self.ranker, "selection_models"):
+            raise TypeError(
+                f"ranker must be a fitted subspace ranker (Demud or SVDRanker); got "
+                f"{type(self.ranker).__name__}."
+            )
+        check_is_fitted(self.ranker, "ranking_")
+        if self.method in GRADIENT_METHODS and not hasattr(self.featurizer, "torch_transform"):
+            raise TypeError(
+                f"method={self.method!r} needs a differentiable featurizer (one with a "
+                f"torch_transform method, e.g. CNNFeaturizer); {type(self.featurizer).__name__}"
+                " has none. Use method='occlusion', which needs only transform."
+            )
+
+    def explain(self, images, positions=None, *, features=None):
+        """Heatmaps of some picks.
+
+        Parameters
+        ----------
+        images : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+            The images the ranker's features were computed from (all of them, in order);
+            from a list of paths only the picked files are read.
+        positions : sequence of int, default=None
+            Positions in ``ranker.ranking_`` to explain (0 = first pick); None: every pick.
+        features : ndarray of shape (n, d), default=None
+            ``featurizer.transform(images)`` when already at hand; None computes it.
+
+        Returns
+        -------
+        result : Bunch
+            ``maps`` (k, H, W) float64, larger = more of the pick's novelty; ``positions``;
+            ``indices`` (the picked rows of `images`); ``scores`` (each pick's score
+            recomputed from its image, equal to ``ranker.scores_`` up to rounding).
+        """
+        self._check()
+        if features is None:
+            features = self.featurizer.transform(images)  # as given, so caches recognise it
+        n_picks = len(self.ranker.ranking_)
+        positions = list(range(n_picks)) if positions is None else [int(p) for p in positions]
+        models = self.ranker.selection_models(features, positions)
+        indices = self.ranker.ranking_[positions]
+        maps, scores = [], []
+        for index, model in zip(indices, models):
+            image = picked_image(images, index)
+            score_fn = self.score_function(model)
+            scores.append(float(score_fn(image[np.newaxis])[0]))
+            maps.append(getattr(self, f"_{self.method}")(image.astype(np.float64), model))
+        return Bunch(
+            maps=np.stack(maps),
+            positions=np.array(positions),
+            indices=indices,
+            scores=np.array(scores),
+        )
+
+    def score_function(self, model):
+        """``images (b, H, W, C) in [0, 1] -> novelty scores (b,)`` under one pick's model.
+
+        Parameters
+        ----------
+        model : Bunch
+            From ``ranker.selection_models``.
+
+        Returns
+        -------
+        score_fn : callable
+        """
+        mean, components = np.asarray(model.mean), np.asarray(model.components)
+        differentiable = hasattr(self.featurizer, "torch_transform")
+
+        def features(batch):
+            if not differentiable:
+                return self.featurizer.transform(batch)
+            torch = import_torch()
+            with torch.inference_mode():
+                tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1)))
+                return self.featurizer.torch_transform(tensor).cpu().numpy()
+
+        def score_fn(batch):
+            batch = np.asarray(batch, dtype=np.float32)
+            if batch.ndim == 3:
+                batch = batch[..., np.newaxis]
+            out = []
+            for start in range(0, len(batch), self.batch_size):
+                centred = features(batch[start : start + self.batch_size])
+                centred = centred.astype(np.float64) - mean
+                residual = centred - (centred @ components.T) @ components
+                out.append(np.einsum("ij,ij->i", residual, residual))
+            return np.concatenate(out)
+
+        return score_fn
+
+    def _torch_score(self, model, device):
+        torch = import_torch()
+        mean = torch.as_tensor(np.asarray(model.mean), dtype=torch.float32, device=device)
+        basis = torch.as_tensor(np.asarray(model.components), dtype=torch.float32, device=device)
+
+        def score(batch):
+            centred = self.featurizer.torch_transform(batch).to(device) - mean
+            residual = centred - (centred @ basis.T) @ basis
+            return (residual**2).sum(dim=1)
+
+        return score
+
+    def _occlusion(self, image, model):
+        height, width = image.shape[:2]
+        side = max(1, round(self.window * min(height, width)))
+        step = max(1, round(self.stride * side))
+        filler = removal_baseline(image, self.baseline)
+        tops = _window_starts(height, side, step)
+        lefts = _window_starts(width, side, step)
+        windows = [(top, left) for top in tops for left in lefts]
+        variants = np.repeat(image[np.newaxis], len(windows), axis=0)
+        for variant, (top, left) in zip(variants, windows):
+            variant[top : top + side, left : left + side] = filler[
+                top : top + side, left : left + side
+            ]
+        score_fn = self.score_function(model)
+        full = score_fn(image[np.newaxis])[0]
+        drops = full - score_fn(variants)
+        total, count = np.zeros((height, width)), np.zeros((height, width))
+        for drop, (top, left) in zip(drops, windows):
+            total[top : top + side, left : left + side] += drop
+            count[top : top + side, left : left + side] += 1
+        return total / count
+
+    def _gradients(self, batch_images, model):
+        """Gradient of the pick's score with respect to each image of a batch."""
+        torch = import_torch()
+        device = getattr(self.featurizer, "_device", None) or torch.device("cpu")
+        score = self._torch_score(model, device)
+        grads = []
+        for start in range(0, len(batch_images), self.batch_size):
+            chunk = torch.tensor(
+                np.moveaxis(batch_images[start : start + self.batch_size], -1, 1),
+                dtype=torch.float32,
+                requires_grad=True,
+            )
+            score(chunk).sum().backward()
+            grads.append(np.moveaxis(chunk.grad.numpy().astype(np.float64), 1, -1))
+        return np.concatenate(grads)
+
+    def _integrated_gradients(self, image, model):
+        start = removal_baseline(image, self.baseline)
+        alphas = (np.arange(self.n_steps) + 0.5) / self.n_steps
+        path = start + alphas[:, None, None, None] * (image - start)
+        mean_grad = self._gradients(path, model).mean(axis=0)
+        return ((image - start) * mean_grad).sum(axis=-1)
+
+    def _smoothgrad(self, image, model):
+        rng = check_random_state(self.random_state)
+        noisy = image + self.noise * rng.standard_normal((self.n_steps, *image.shape))
+        return np.abs(self._gradients(np.clip(noisy, 0, 1), model)).mean(axis=0).max(axis=-1)
+
+    def _gradient(self, image, model):
+        return np.abs(self._gradients(image[np.newaxis], model)[0]).max(axis=-1)
+
+
+def picked_image(images, index):
+    """Image `index` of an array or list of paths, as float (H, W, C) in [0, 1]."""
+    if is_path_sequence(images):
+        return load_image(images[index])
+    image = check_image_array(np.asarray(images)[index : index + 1], name="images")[0]
+    return image / np.float32(255) if image.dtype == np.uint8 else image
+
+
+def _window_starts(size, side, step):
+    """Window offsets covering [0, size) with the last window flush with the edge."""
+    if side >= size:
+        return [0]
+    starts = list(range(0, size - side + 1, step))
+    if starts[-1] != size - side:
+        starts.append(size - side)
+    return starts

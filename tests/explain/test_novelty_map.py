@@ -1,0 +1,177 @@
+"""NoveltyMap: exact answers for pixel features, a CNN sanity check, and bad input."""
+
+import numpy as np
+import pytest
+
+from sknovel import Demud, SVDRanker
+from sknovel.explain import NoveltyMap
+from sknovel.features import PixelFeaturizer
+from sknovel.metrics import removal_baseline
+
+pytest.importorskip("torch")
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.random((30, 8, 6, 3))
+
+
+def fitted(ranker=None, images=IMAGES):
+    pixels = PixelFeaturizer().fit(images)
+    ranker = (ranker or Demud(3, n_selections=6)).fit(pixels.transform(images))
+    return pixels, ranker
+
+
+def pick_score(pixels, ranker, position, image):
+    model = ranker.selection_models(pixels.transform(IMAGES), [position])[0]
+    centred = pixels.transform(image[np.newaxis])[0] - model.mean
+    residual = centred - model.components.T @ (model.components @ centred)
+    return residual @ residual, residual.reshape(image.shape)
+
+
+@pytest.mark.parametrize("ranker", [Demud(3, n_selections=6), SVDRanker(3, n_selections=6)])
+def test_selection_models_reproduce_the_scores(ranker):
+    pixels, ranker = fitted(ranker)
+    X = pixels.transform(IMAGES)
+    for position, model in enumerate(ranker.selection_models(X, range(6))):
+        centred = X[ranker.ranking_[position]] - model.mean
+        residual = centred - model.components.T @ (model.components @ centred)
+        assert residual @ residual == pytest.approx(ranker.scores_[position], rel=1e-9)
+    with pytest.raises(ValueError, match="positions"):
+        ranker.selection_models(X, [6])
+    with pytest.raises(ValueError, match="fitted on"):
+        ranker.selection_models(X[:10], [0])
+
+
+def test_selection_models_describe_fit_even_after_partial_fit():
+    pixels, demud = fitted()
+    X = pixels.transform(IMAGES)
+    before = demud.selection_models(X, [4])[0]
+    demud.partial_fit(RNG.random((5, X.shape[1])))  # the archive grows; fit's history stays
+    after = demud.selection_models(X, [4])[0]
+    np.testing.assert_array_equal(before.components, after.components)
+
+
+def test_gradient_is_twice_the_residual_for_pixel_features():
+    pixels, demud = fitted()
+    result = NoveltyMap(pixels, demud, method="gradient").explain(IMAGES, positions=[0, 2, 5])
+    for heat, position, index in zip(result.maps, result.positions, result.indices):
+        score, residual = pick_score(pixels, demud, position, IMAGES[index])
+        np.testing.assert_allclose(heat, np.abs(2 * residual).max(axis=-1), rtol=1e-4, atol=1e-5)
+        assert result.scores[list(result.positions).index(position)] == pytest.approx(score)
+    np.testing.assert_allclose(result.scores, demud.scores_[[0, 2, 5]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("baseline", ["zero", "blur"])
+def test_integrated_gradients_are_complete(baseline):
+    # The score is quadratic in the pixels, so the midpoint rule integrates exactly.
+    pixels, demud = fitted()
+    result = NoveltyMap(pixels, demud, method="integrated_gradients", baseline=baseline, n_steps=4)
+    result = result.explain(IMAGES, positions=[1, 4])
+    for heat, position, index in zip(result.maps, result.positions, result.indices):
+        image = IMAGES[index]
+        start = removal_baseline(image, baseline)
+        expected = pick_score(pixels, demud, position, image)[0]
+        expected -= pick_score(pixels, demud, position, start)[0]
+        assert heat.sum() == pytest.approx(expected, rel=1e-4)
+
+
+def test_occlusion_is_the_mean_drop_of_the_windows_covering_each_pixel():
+    pixels, demud = fitted()
+    novelty = NoveltyMap(pixels, demud, window=0.5, stride=0.5, baseline="mean")
+    heat = novelty.explain(IMAGES, positions=[3]).maps[0]
+    image = IMAGES[demud.ranking_[3]]
+    filler = removal_baseline(image, "mean")
+    full = pick_score(pixels, demud, 3, image)[0]
+    total, count = np.zeros((8, 6)), np.zeros((8, 6))
+    for top in (0, 2, 4, 5):  # window 3 (half of 6), step 2, last window flush with the edge
+        for left in (0, 2, 3):
+            occluded = image.copy()
+            occluded[top : top + 3, left : left + 3] = filler[top : top + 3, left : left + 3]
+            total[top : top + 3, left : left + 3] += (
+                full - pick_score(pixels, demud, 3, occluded)[0]
+            )
+            count[top : top + 3, left : left + 3] += 1
+    np.testing.assert_allclose(heat, total / count, rtol=1e-5, atol=1e-7)
+
+
+def test_smoothgrad_is_reproducible_and_greyscale_images_work():
+    grey = RNG.random((25, 7, 7))
+    pixels, demud = fitted(images=grey)
+    first = NoveltyMap(pixels, demud, method="smoothgrad", random_state=0).explain(grey, [0])
+    again = NoveltyMap(pixels, demud, method="smoothgrad", random_state=0).explain(grey, [0])
+    np.testing.assert_array_equal(first.maps, again.maps)
+    assert first.maps.shape == (1, 7, 7)
+
+
+def test_with_a_cnn_and_through_a_pipeline():
+    from sknovel import Pipeline
+    from sknovel.features import CNNFeaturizer
+
+    images = (RNG.random((12, 32, 32, 3)) * 255).astype(np.uint8)
+    cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=32)
+    pipe = Pipeline([("cnn", cnn), ("demud", Demud(2, n_selections=3))]).fit(images)
+    novelty = NoveltyMap.from_pipeline(pipe, method="integrated_gradients", n_steps=8)
+    result = novelty.explain(images, positions=[0, 1])
+    np.testing.assert_allclose(result.scores, pipe[-1].scores_[:2], rtol=1e-3)
+    assert result.maps.shape == (2, 32, 32) and np.all(np.isfinite(result.maps))
+    occlusion = NoveltyMap.from_pipeline(pipe).explain(images, positions=[2])
+    assert occlusion.maps.shape == (1, 32, 32)
+
+
+def test_bad_input():
+    pixels, demud = fitted()
+    with pytest.raises(ValueError, match="method"):
+        NoveltyMap(pixels, demud, method="lime").explain(IMAGES)
+    with pytest.raises(ValueError, match="window"):
+        NoveltyMap(pixels, demud, window=0).explain(IMAGES)
+    with pytest.raises(ValueError, match="n_steps"):
+        NoveltyMap(pixels, demud, n_steps=0).explain(IMAGES)
+    with pytest.raises(TypeError, match="subspace ranker"):
+        NoveltyMap(pixels, object()).explain(IMAGES)
+
+    class Opaque:
+        def transform(self, images):
+            return pixels.transform(images)
+
+    with pytest.raises(TypeError, match="differentiable featurizer"):
+        NoveltyMap(Opaque(), demud, method="gradient").explain(IMAGES)
+    assert NoveltyMap(Opaque(), demud).explain(IMAGES, [0]).maps.shape == (1, 8, 6)
+    with pytest.raises(ValueError, match="positions"):
+        NoveltyMap(pixels, demud).explain(IMAGES, positions=[99])
+    with pytest.raises(ValueError, match="NaN"):
+        NoveltyMap(pixels, demud).explain(np.full_like(IMAGES, np.nan))
+    with pytest.raises(ValueError, match="two steps|2 steps|steps"):
+        from sknovel import Pipeline
+        from sknovel.features import PixelFeaturizer as P
+
+        NoveltyMap.from_pipeline(Pipeline([("a", P()), ("b", P()), ("c", Demud())]))
+
+
+@pytest.mark.data
+def test_occlusion_maps_are_faithful_on_mars_picks():
+    """Removing a map's top 10 % lowers a pick's score more than random regions do."""
+    from sknovel.datasets import find_data_file, load_labelled_images
+    from sknovel.features import CNNFeaturizer
+    from sknovel.metrics import removal_test
+
+    path = find_data_file("msl_v1_96px.npz", start=__file__)
+    if path is None:
+        pytest.skip("msl_v1_96px.npz is absent: the shared data sets live beside the project")
+    images = load_labelled_images(path, n_samples=240, random_state=0).images
+    cnn = CNNFeaturizer(crop_size=64, batch_size=64).fit(images)
+    demud = Demud(5, n_selections=10).fit(cnn.transform(images))
+    novelty = NoveltyMap(cnn, demud)
+    maps = novelty.explain(images).maps
+    models = demud.selection_models(cnn.transform(images), range(10))
+    wins = sum(
+        removal_test(
+            novelty.score_function(model),
+            images[index] / 255.0,
+            heat,
+            n_random=10,
+            random_state=position,
+        ).beats_random
+        for position, (index, heat, model) in enumerate(zip(demud.ranking_, maps, models))
+    )
+    # A map no better than random beats the median random region with probability 1/2:
+    # 9 or more wins out of 10 then has probability 11/1024.
+    assert wins >= 9
