@@ -94,7 +94,13 @@ def _sknovel_methods(cls):
     return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
 
 
-_DOCUMENTED_MODULES = ["sknovel", "sknovel.features", "sknovel.metrics", "sknovel.plotting"]
+_DOCUMENTED_MODULES = [
+    "sknovel",
+    "sknovel.features",
+    "sknovel.explain",
+    "sknovel.metrics",
+    "sknovel.plotting",
+]
 autosummary_context = {
     # {"sknovel.Demud": ["fit", ...], ...}: plain data, so Sphinx can cache the config.
     "sknovel_methods": {

@@ -6,6 +6,11 @@ The torch-based parts need ``pip install "sknovel[torch]"``; they import torch o
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from sknovel.explain._novelty_map import NoveltyMap
+from sknovel.explain._autoencoder import ConvAutoencoder
+from sknovel.explain._saliency import AutoencoderSaliency
 
-__all__ = ["NoveltyMap"]
+__all__ = ["AutoencoderSaliency", "ConvAutoencoder"]
+
+from sknovel.explain._novelty_map import NoveltyMap  # noqa: E402
+
+__all__ += ["NoveltyMap"]

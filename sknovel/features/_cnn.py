@@ -3,6 +3,7 @@
 import os
 import sys
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
@@ -14,7 +15,7 @@ from sknovel.utils._progress import ImageProgress
 from sknovel.utils._torch import import_torch, resolve_device, torch_seed
 
 from ._activation_cache import PROCESS_STORE, image_set_key
-from ._images import check_image_array, is_path_sequence, iter_image_batches, load_image
+from ._images import check_image_array, is_path_sequence, load_image
 from ._networks import ARCHITECTURES
 from ._weights import load_weights, resolve_weights
 
@@ -396,39 +397,76 @@ def _check_images(X):
 
 
 def _network_inputs(X, batch_size, crop, architecture, device):
-    """Yield normalised (b, 3, crop, crop) tensors on `device`, batch by batch."""
-    torch = import_torch()
-    mean = torch.tensor(architecture.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(architecture.std, device=device).view(1, 3, 1, 1)
-    resize = round(crop * architecture.resize_size / architecture.crop_size)
+    """Yield normalised (b, 3, crop, crop) float32 tensors on `device`, batch by batch.
+
+    The next batch is read and preprocessed in a background thread while the caller runs the
+    network on the current one, so at most two batches are held at a time.
+    """
     if is_path_sequence(X):
-        for start in range(0, len(X), batch_size):
-            images = [
-                _resize_and_crop(_to_tensor(load_image(p, mode="RGB")[None], device), resize, crop)
-                for p in X[start : start + batch_size]
-            ]
-            yield (torch.cat(images) - mean) / std
+        chunks = (X[start : start + batch_size] for start in range(0, len(X), batch_size))
     else:
-        for batch in iter_image_batches(X, batch_size):
-            yield (_resize_and_crop(_to_tensor(batch, device), resize, crop) - mean) / std
+        array = check_image_array(X)
+        chunks = (array[start : start + batch_size] for start in range(0, len(array), batch_size))
+    resize = round(crop * architecture.resize_size / architecture.crop_size)
+
+    def prepare(chunk):
+        return _preprocess(chunk, resize, crop, architecture, device)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for chunk in chunks:
+            ready, pending = pending, pool.submit(prepare, chunk)
+            if ready is not None:
+                yield ready.result()
+        if pending is not None:
+            yield pending.result()
 
 
-def _to_tensor(batch, device):
+def _preprocess(chunk, resize, crop, architecture, device):
+    """A batch of images (array slice or file paths) as a normalised network input."""
     torch = import_torch()
-    tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1))).to(device)
-    if tensor.shape[1] == 1:
-        return tensor.expand(-1, 3, -1, -1)
-    return tensor[:, :3]
+    if isinstance(chunk, np.ndarray):
+        tensors = [_pixels_to_tensor(chunk, resize, crop, device)]
+    else:
+        tensors = [
+            _pixels_to_tensor(load_image(path, mode="RGB")[None], resize, crop, device)
+            for path in chunk
+        ]
+    batch = torch.cat(tensors) if len(tensors) > 1 else tensors[0]
+    std = torch.tensor(architecture.std, device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(architecture.mean, device=device).view(1, 3, 1, 1)
+    return batch.sub_(mean).div_(std)
+
+
+def _pixels_to_tensor(pixels, resize, crop, device):
+    """(n, H, W, C) uint8 or float pixels → resized, cropped (n, 3, crop, crop) float in [0, 1].
+
+    Always a new tensor (never a view of `pixels`), so callers may modify it in place.
+    """
+    torch = import_torch()
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2)
+    tensor = tensor.expand(-1, 3, -1, -1) if tensor.shape[1] == 1 else tensor[:, :3]
+    scale = 1 / 255 if tensor.dtype == torch.uint8 else 1.0
+    if _resized_size(tensor.shape[-2:], resize, crop) != tuple(tensor.shape[-2:]):
+        tensor = tensor.to(torch.float32) * scale
+        return _resize_and_crop(tensor, resize, crop)
+    tensor = _resize_and_crop(tensor, resize, crop)  # only a crop: do it before converting
+    converted = torch.empty(tensor.shape, dtype=torch.float32, device=tensor.device)
+    return converted.copy_(tensor).mul_(scale)
+
+
+def _resized_size(shape, resize, crop):
+    height, width = shape
+    scale = resize / min(height, width)
+    return (max(crop, round(height * scale)), max(crop, round(width * scale)))
 
 
 def _resize_and_crop(tensor, resize, crop):
     """Shorter side to `resize` (bilinear, antialiased), then the centre `crop` square."""
     import torch.nn.functional as F
 
-    height, width = tensor.shape[-2:]
-    scale = resize / min(height, width)
-    size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
-    if size != (height, width):
+    size = _resized_size(tensor.shape[-2:], resize, crop)
+    if size != tuple(tensor.shape[-2:]):
         tensor = F.interpolate(tensor, size=size, mode="bilinear", antialias=True)
     top = int(round((size[0] - crop) / 2.0))
     left = int(round((size[1] - crop) / 2.0))

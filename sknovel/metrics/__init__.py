@@ -26,6 +26,15 @@ from sknovel.metrics._scorer import (  # noqa: E402
 
 __all__ += ["DiscoveryScorer", "discovery_scorer", "make_discovery_scorer", "ranking_of"]
 
+from sknovel.metrics._maps import (  # noqa: E402
+    map_mse,
+    max_distance_to_best_match,
+    top_k_agreement,
+    top_k_agreement_chance,
+)
+
+__all__ += ["map_mse", "max_distance_to_best_match", "top_k_agreement", "top_k_agreement_chance"]
+
 from sknovel.metrics._faithfulness import (  # noqa: E402
     curve_auc,
     deletion_curve,

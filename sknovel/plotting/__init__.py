@@ -7,6 +7,10 @@ from sknovel.plotting._discovery_curve import DiscoveryCurveDisplay
 
 __all__ = ["DiscoveryCurveDisplay"]
 
+from sknovel.plotting._saliency import SaliencyDisplay, TopKAgreementDisplay  # noqa: E402
+
+__all__ += ["SaliencyDisplay", "TopKAgreementDisplay"]
+
 from sknovel.plotting._explanation import ExplanationDisplay  # noqa: E402
 
 __all__ += ["ExplanationDisplay"]

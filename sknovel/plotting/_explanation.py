@@ -1,6 +1,7 @@
 """One row per pick: the image, what the model expected, what was novel, and where."""
 
 import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
 #: Column titles, in drawing order, keyed by the attribute holding the column's images.
@@ -118,9 +119,13 @@ class ExplanationDisplay:
             if features is None:
                 raise ValueError("features are needed to invert x̂ and e (inverter is set).")
             explanation = ranker.explain(features)
-            pictures = inverter.invert_explanation(explanation)
-            for name in ("inverted", "expected", "novel"):
-                columns[name] = np.asarray(pictures[name])[positions]
+            chosen = Bunch(
+                **{key: np.asarray(value)[positions] for key, value in explanation.items()}
+            )
+            pictures = inverter.invert_explanation(chosen)
+            columns["inverted"] = pictures["selections"]
+            columns["expected"] = pictures["expected"]
+            columns["novel"] = pictures["novel"]
         if novelty_map is not None:
             columns["heatmaps"] = novelty_map.explain(collection, positions, features=features).maps
         from sknovel.explain._novelty_map import picked_image

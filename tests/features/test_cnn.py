@@ -139,9 +139,9 @@ def test_file_paths_of_mixed_sizes_match_arrays(tmp_path):
         Image.fromarray(image).save(paths[-1])
     cnn = CNNFeaturizer(crop_size=32, batch_size=4).fit(paths)
     from_files = cnn.transform(paths)
-    np.testing.assert_allclose(from_files[1::2], cnn.transform(SMALL[1::2]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(from_files[1::2], cnn.transform(SMALL[1::2]), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(
-        from_files[::2], cnn.transform(np.ascontiguousarray(SMALL[::2, :36])), rtol=1e-5, atol=1e-6
+        from_files[::2], cnn.transform(np.ascontiguousarray(SMALL[::2, :36])), rtol=1e-4, atol=1e-5
     )
 
 
@@ -155,7 +155,8 @@ def test_paths_are_read_one_batch_at_a_time(tmp_path, monkeypatch):
     monkeypatch.setattr(_cnn, "load_image", lambda p, **kw: read.append(p) or original(p, **kw))
     architecture = _cnn.ARCHITECTURES["efficientnet_lite0"]
     batches = _cnn._network_inputs(paths, 3, 32, architecture, torch.device("cpu"))
-    assert next(batches).shape == (3, 3, 32, 32) and len(read) == 3
+    assert next(batches).shape == (3, 3, 32, 32)
+    assert 3 <= len(read) <= 6  # this batch and at most the next one, read ahead
     assert [len(b) for b in batches] == [3, 3, 1] and len(read) == 10
 
 
