@@ -41,24 +41,27 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def best_of(repeats, function):
-    times = []
+def interleaved(repeats, first, second):
+    """Best-of-`repeats` seconds of two functions, timed alternately so load drifts hit both."""
+    times = ([], [])
     for _ in range(repeats):
-        PROCESS_STORE.clear()
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for function, record in zip((first, second), times):
+            PROCESS_STORE.clear()
+            start = time.perf_counter()
+            function()
+            record.append(time.perf_counter() - start)
+    return min(times[0]), min(times[1])
 
 
-def bare_forward_seconds(featurizer, images, repeats):
-    """Seconds of a plain no_grad forward over the already preprocessed batches."""
+def bare_forward(featurizer, images):
+    """A function running a plain no_grad forward over the already preprocessed batches."""
     architecture = ARCHITECTURES[featurizer.arch]
-    batches = list(
-        _cnn._network_inputs(
+    batches = [
+        batch.contiguous()
+        for batch in _cnn._network_inputs(
             images, BATCH_SIZE, featurizer.input_shape_[0], architecture, torch.device("cpu")
         )
-    )
+    ]
     network = _cnn._network(featurizer._network_key, torch.device("cpu"))
 
     def run():
@@ -66,7 +69,7 @@ def bare_forward_seconds(featurizer, images, repeats):
             for batch in batches:
                 network(batch)
 
-    return best_of(repeats, run)
+    return run
 
 
 def throughput(arch, weights, n_images, repeats, folder):
@@ -86,8 +89,9 @@ def throughput(arch, weights, n_images, repeats, folder):
     ]:
         featurizer = CNNFeaturizer(arch, weights=weights, random_state=0, batch_size=BATCH_SIZE)
         featurizer.set_params(memory=False).fit(images[:1])
-        bare = bare_forward_seconds(featurizer, images, repeats)
-        ours = best_of(repeats, lambda f=featurizer, x=images: f.transform(x))
+        bare, ours = interleaved(
+            repeats, bare_forward(featurizer, images), lambda f=featurizer, x=images: f.transform(x)
+        )
         rows.append(
             dict(
                 arch=arch,
@@ -108,13 +112,13 @@ def throughput(arch, weights, n_images, repeats, folder):
 def grid_search_ratio(n_images, repeats):
     images = (np.random.default_rng(1).random((n_images, 256, 256, 3)) * 255).astype(np.uint8)
     featurizer = CNNFeaturizer("alexnet", weights="random", random_state=0, memory=False)
-    bare = bare_forward_seconds(featurizer.fit(images[:1]), images, repeats)
+    bare_run = bare_forward(featurizer.fit(images[:1]), images)
 
     def three_layers():
         for layer in ["fc6", "fc7", "fc8"]:
             CNNFeaturizer("alexnet", layer, weights="random", random_state=0).fit_transform(images)
 
-    ours = best_of(repeats, three_layers)
+    bare, ours = interleaved(repeats, bare_run, three_layers)
     log(f"  grid search over fc6/fc7/fc8: {ours:.2f} s vs one bare pass {bare:.2f} s")
     return dict(n_images=n_images, three_layers_s=ours, bare_pass_s=bare, ratio=ours / bare)
 
