@@ -4,6 +4,8 @@ torch is an optional dependency (``pip install "sknovel[torch]"``); every torch-
 imports it through :func:`import_torch`, so that a missing install gives one clear message.
 """
 
+import contextlib
+
 import numpy as np
 
 
@@ -22,6 +24,25 @@ def import_torch():
             'then pip install "sknovel[torch]".'
         ) from error
     return torch
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run a block with ``torch.set_num_threads(n_threads)``, restoring the old setting.
+
+    Does nothing when torch is not installed.
+    """
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolve_device(device, *, name="device"):

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from sknovel.utils._torch import torch_threads
+
 
 @pytest.fixture(autouse=True, scope="package")
 def one_torch_thread():
@@ -12,15 +14,8 @@ def one_torch_thread():
     The models here are tiny, and on a machine whose cores are busy with other work two
     threads that wait for each other made an epoch up to 6x slower.
     """
-    try:
-        import torch
-    except ImportError:
+    with torch_threads(1):
         yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="package")

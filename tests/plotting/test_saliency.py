@@ -87,16 +87,6 @@ def test_wrong_number_of_axes():
         display_of().plot(ax=axes)
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Train with one torch thread (two that wait for each other are slow on busy cores)."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_from_explainer_draws_saliency_and_its_square(one_torch_thread):
     from sknovel.explain import AutoencoderSaliency, ConvAutoencoder
 
