@@ -14,3 +14,7 @@ __all__ = ["AutoencoderSaliency", "ConvAutoencoder"]
 from sknovel.explain._novelty_map import NoveltyMap  # noqa: E402
 
 __all__ += ["NoveltyMap"]
+
+from sknovel.explain._uc import UCInverter  # noqa: E402
+
+__all__ += ["UCInverter"]

@@ -52,3 +52,10 @@ __all__ += [
     "removal_baseline",
     "removal_test",
 ]
+
+from sknovel.metrics._inversion import (  # noqa: E402
+    inversion_identification_rate,
+    inversion_mse_ratio,
+)
+
+__all__ += ["inversion_identification_rate", "inversion_mse_ratio"]

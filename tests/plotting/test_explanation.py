@@ -57,3 +57,23 @@ def test_from_explanation_with_a_novelty_map():
 def test_mismatched_columns():
     with pytest.raises(ValueError, match="novel has 2 entries but images has 3"):
         ExplanationDisplay(IMAGES[:3], novel=IMAGES[:2]).plot()
+
+
+def test_from_explanation_with_an_inverter(one_torch_thread):
+    from sknovel.explain import UCInverter
+    from sknovel.features import PixelFeaturizer
+
+    pixels = PixelFeaturizer().fit(IMAGES)
+    features = pixels.transform(IMAGES)
+    demud = Demud(2, n_selections=4).fit(features)
+    inverter = UCInverter(pixels, image_size=32, width=16, epochs=1, random_state=0).fit(IMAGES)
+    display = ExplanationDisplay.from_explanation(
+        IMAGES, demud, positions=[0, 3], features=features, inverter=inverter
+    )
+    assert [ax.get_title() for ax in display.axes_[0]] == [
+        "Selection",
+        "Inverted",
+        "Expected",
+        "Novel",
+    ]
+    assert display.inverted.shape == (2, 32, 32, 3) and display.novel.shape == (2, 32, 32, 3)

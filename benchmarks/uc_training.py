@@ -1,0 +1,169 @@
+"""Train a UCInverter on Imagenette and print its training time and inversion quality.
+
+Fits ``UCInverter(CNNFeaturizer(...))`` with its defaults (unless overridden) on the 1 500
+64-px Imagenette images of ``shared/data/imagenette_64px.npz``. The decoder trains on the
+images it does not hold out for validation (``validation_fraction``, default 10 %); with
+``n_iter_no_change=None`` (the default) the validation images select nothing, so they are
+honest unseen images. Printed:
+
+* seconds to featurize (original and, with ``augment``, mirrored images) and to train;
+* transductive figures, on the training images: how often an inverted image is nearest (pixel
+  MSE) to its own source among 100 candidates (target >= 50 %; chance 1 %), and its pixel MSE
+  over that of the mean training image (target <= 0.5);
+* the same figures on the held-out images;
+* with ``--picks T``: DEMUD's first T picks on the same features, and for each treatment of the
+  residual in ``invert_explanation`` how often the decoded novel part is nearest its own pick
+  among the T picks' images (and the same for the decoded expected part).
+
+Usage (from the repository root)::
+
+    PYTHONPATH=. python benchmarks/uc_training.py [--picks 50] [--json out.json]
+    PYTHONPATH=. python benchmarks/uc_training.py --layer _blocks.15 --crop-size 128
+
+Timings depend on the machine's load: on a shared machine, report them with its load.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+
+from sknovel import Demud
+from sknovel.datasets import find_data_file, load_labelled_images
+from sknovel.explain import UCInverter
+from sknovel.explain._uc import RESIDUAL_SHIFTS
+from sknovel.features import CNNFeaturizer
+from sknovel.metrics import inversion_identification_rate, inversion_mse_ratio
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-images", type=int, default=1500, help="images to use (of 1500)")
+    parser.add_argument("--layer", default="pool", help="CNNFeaturizer layer (default: pool)")
+    parser.add_argument("--crop-size", type=int, default=None, help="CNNFeaturizer crop_size")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--feature-loss", type=float, default=None)
+    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--picks", type=int, default=0, help="DEMUD picks to invert (0: none)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    return parser.parse_args()
+
+
+def inverter_params(args):
+    names = ("width", "epochs", "learning_rate", "feature_loss", "weight_decay")
+    params = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.no_augment:
+        params["augment"] = False
+    return params
+
+
+def figures(originals, decoded, baseline, seed):
+    n_candidates = min(100, len(originals))
+    return {
+        "n_images": len(originals),
+        "identification_rate": inversion_identification_rate(
+            originals, decoded, n_candidates=n_candidates, random_state=seed
+        ),
+        "n_candidates": n_candidates,
+        "mse_ratio": inversion_mse_ratio(originals, decoded, baseline=baseline),
+    }
+
+
+def explanation_figures(inverter, features, targets, n_picks, seed):
+    """How often each decoded part of DEMUD's picks is nearest its own pick's image."""
+    demud = Demud(n_selections=n_picks).fit(features)
+    explanation = demud.explain(features)
+    picks = targets[explanation.indices]
+    result = {}
+    for shift in RESIDUAL_SHIFTS:
+        pictures = inverter.invert_explanation(explanation, residual_shift=shift)
+        result[f"novel[{shift}]"] = inversion_identification_rate(
+            picks, pictures.novel, n_candidates=n_picks, random_state=seed
+        )
+    result["expected"] = inversion_identification_rate(
+        picks, pictures.expected, n_candidates=n_picks, random_state=seed
+    )
+    result["selections"] = inversion_identification_rate(
+        picks, pictures.selections, n_candidates=n_picks, random_state=seed
+    )
+    return result
+
+
+def main():
+    args = parse_args()
+    path = find_data_file("imagenette_64px.npz")
+    if path is None:
+        sys.exit("imagenette_64px.npz not found: run from the repository, beside shared/data.")
+    data = load_labelled_images(path, n_samples=args.n_images, random_state=args.seed)
+    images = data.images
+    featurizer = CNNFeaturizer(layer=args.layer, crop_size=args.crop_size, device="cpu")
+    inverter = UCInverter(
+        featurizer,
+        image_size=args.image_size,
+        random_state=args.seed,
+        device="cpu",
+        verbose=1,
+        **inverter_params(args),
+    )
+    log(f"UCInverter parameters: {inverter.get_params(deep=False)}")
+
+    start = time.perf_counter()
+    featurizer.fit(images)  # activations are cached: fit() below reads them
+    features = featurizer.transform(images)
+    if inverter.augment:
+        featurizer.transform(np.ascontiguousarray(images[:, :, ::-1]))
+    featurize_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    inverter.fit(images)
+    train_seconds = time.perf_counter() - start
+
+    targets = inverter.target_images(images)
+    decoded = inverter.inverse_transform(features)
+    train, held_out = inverter.train_indices_, inverter.validation_indices_
+    result = {
+        "machine": {
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg(),
+        },
+        "layer": args.layer,
+        "crop_size": args.crop_size,
+        "n_features": inverter.n_features_in_,
+        "params": {k: v for k, v in inverter.get_params(deep=False).items() if k != "featurizer"},
+        "featurize_seconds": featurize_seconds,
+        "train_seconds": train_seconds,
+        "total_seconds": featurize_seconds + train_seconds,
+        "n_epochs": inverter.n_epochs_,
+        "final_loss": inverter.loss_curve_[-1],
+        "final_validation_loss": (inverter.validation_loss_curve_ or [None])[-1],
+        "transductive": figures(targets[train], decoded[train], inverter.mean_image_, args.seed),
+        "held_out": figures(targets[held_out], decoded[held_out], inverter.mean_image_, args.seed),
+    }
+    if args.picks:
+        result["picks"] = explanation_figures(inverter, features, targets, args.picks, args.seed)
+
+    print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
