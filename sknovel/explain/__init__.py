@@ -18,3 +18,7 @@ __all__ += ["NoveltyMap"]
 from sknovel.explain._uc import UCInverter  # noqa: E402
 
 __all__ += ["UCInverter"]
+
+from sknovel.explain._counterfactual import CounterfactualExplainer  # noqa: E402
+
+__all__ += ["CounterfactualExplainer"]

@@ -59,3 +59,17 @@ from sknovel.metrics._inversion import (  # noqa: E402
 )
 
 __all__ += ["inversion_identification_rate", "inversion_mse_ratio"]
+
+from sknovel.metrics._counterfactual import (  # noqa: E402
+    counterfactual_disentanglement,
+    counterfactual_normality,
+    counterfactual_proximity,
+    counterfactual_validity,
+)
+
+__all__ += [
+    "counterfactual_disentanglement",
+    "counterfactual_normality",
+    "counterfactual_proximity",
+    "counterfactual_validity",
+]

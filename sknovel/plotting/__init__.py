@@ -14,3 +14,7 @@ __all__ += ["SaliencyDisplay", "TopKAgreementDisplay"]
 from sknovel.plotting._explanation import ExplanationDisplay  # noqa: E402
 
 __all__ += ["ExplanationDisplay"]
+
+from sknovel.plotting._counterfactual import CounterfactualDisplay  # noqa: E402
+
+__all__ += ["CounterfactualDisplay"]

@@ -1,0 +1,526 @@
+"""Diverse counterfactual explanations of anomalies: what if this anomaly were normal?"""
+
+# Authors: The sknovel developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import sys
+import time
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from sknovel.explain._autoencoder import ConvAutoencoder
+from sknovel.explain._counterfactual_detector import (
+    THRESHOLD,
+    DetectorScore,
+    check_detector_output,
+    check_score_range,
+    make_detector_score,
+)
+from sknovel.explain._pseudo_anomalies import pseudo_anomalies
+from sknovel.features._images import check_image_array
+from sknovel.utils._torch import (
+    images_to_tensor,
+    import_torch,
+    resolve_device,
+    tensor_to_images,
+    torch_seed,
+)
+from sknovel.utils._training import load_numpy_state, state_to_numpy, training_batches
+
+#: Names of the loss terms recorded per epoch in ``loss_components_``.
+LOSS_TERMS = ("detector", "reconstruction", "cycle", "concept", "adversarial", "discriminator")
+
+
+class CounterfactualExplainer(BaseEstimator):
+    """Several images a detector would call normal, each changing an anomaly differently.
+
+    Liznerski, Varshneya, Calikus et al., *Reimagining Anomalies: What If Anomalies Were
+    Normal?* (2024), explain an anomaly x by K counterfactuals x̄_k: modified versions of x
+    that the detector φ scores as normal, close to x, and different from each other -- each
+    shows one *concept* that would have made the anomaly normal. A generator G(x, α, k)
+    learns to change an image so that the detector's score becomes α, in the way of concept
+    k; a concept classifier R learns, together with G, to tell from a pair (x, G(x, α, k))
+    which k made the change, which forces the K concepts apart. This is the scheme of DISSECT
+    (Ghandeharioun et al. 2022), scaled down to small images and a CPU (see Notes). The
+    paper's authors have published no code; this is an independent implementation.
+
+    Parameters
+    ----------
+    detector : ConvAutoencoder, torch.nn.Module or callable
+        What is explained: a fitted :class:`ConvAutoencoder`, or any torch module or
+        callable mapping an (n, C, H, W) float tensor in [0, 1] to n anomaly scores in
+        [0, 1], differentiably (higher = more anomalous; 0.5 is its threshold). It is used in
+        eval mode and never changed. A ConvAutoencoder's reconstruction loss d is mapped to
+        ``1 - exp(-d / s)`` with s chosen so that its threshold ``offset_`` maps to 0.5 (see
+        Notes).
+    n_concepts : int, default=2
+        Number K of counterfactuals per anomaly, one per concept (the paper: 2).
+    n_bins : int, default=3
+        Number of target-score levels the generator is conditioned on: the scores
+        ``0, 1/(n_bins-1), ..., 1``. Explanations use level 0. At least 2.
+    width : int, default=16
+        Channels of the generator's full-size feature maps (doubled at each of its two
+        halvings); the concept classifier and the discriminator use the same width.
+    epochs : int, default=20
+        Passes over the training images (normal and anomalous together).
+    batch_size : int, default=32
+        Images per optimisation step, and per batch in :meth:`explain`. At least 2.
+    learning_rate : float, default=1e-3
+        Step size of the Adam optimisers (β = (0.5, 0.999)).
+    lambda_detector : float, default=6.0
+        Weight of the detector loss: binary cross-entropy between the detector's score of
+        G(x, α, k) and α, plus that of the cycle image G(G(x, α, k), φ(x), k) and φ(x).
+    lambda_reconstruction : float, default=10.0
+        Weight of the L1 losses that keep G close to the identity: G(x, φ(x), k) ≈ x
+        (reconstruction) and the cycle image ≈ x (cycle). Mean absolute pixel error.
+    lambda_concept : float, default=10.0
+        Weight of the concept classifier's loss (binary cross-entropy per concept), which G
+        and R minimise together.
+    adversarial : bool, default=True
+        Add DISSECT's realism term: a hinge GAN with a spectral-norm projection
+        discriminator D(x, score level), trained in turn with G. It makes the
+        counterfactuals crisper and costs about a fifth more training time; False leaves
+        only the L1 terms to keep them realistic.
+    lambda_adversarial : float, default=1.0
+        Weight of the generator's adversarial loss when `adversarial` is True.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, the order of the training images, the targets
+        drawn for them and the pseudo-anomalies. An int gives the same explainer bit for bit
+        on one machine (same torch build and number of threads).
+    device : str, torch.device or None, default=None
+        Where to train and explain, e.g. ``"cpu"`` or ``"cuda"``; None uses a GPU when torch
+        sees one. The detector stays where it is; images are moved to it.
+    verbose : int, default=0
+        If positive, print the losses of every epoch to stderr.
+
+    Attributes
+    ----------
+    generator_ : torch.nn.Module
+        G, in eval mode: ``generator_(x, concept * n_bins + level)``.
+    concept_classifier_ : torch.nn.Module
+        R, in eval mode: ``concept_classifier_(x, x_changed)`` gives one logit per concept.
+    discriminator_ : torch.nn.Module or None
+        D when `adversarial`, else None.
+    input_shape_ : tuple of int
+        (height, width, channels) of the training images; later inputs must match.
+    score_scale_ : float or None
+        s of the score mapping ``1 - exp(-d / s)`` for a ConvAutoencoder, else None.
+    threshold_ : float
+        Score above which the detector calls an image anomalous: 0.5.
+    bin_values_ : ndarray of shape (n_bins,)
+        The target scores the generator knows.
+    training_scores_ : ndarray of shape (n_normal + n_anomalous,)
+        Detector scores of the training images, normal ones first.
+    n_normal_ : int
+        Normal training images.
+    n_anomalous_ : int
+        Anomalous training images: given in ``X_anomalous``, or pseudo-anomalies.
+    n_pseudo_anomalies_above_threshold_ : int or None
+        Of the pseudo-anomalies made (when ``X_anomalous`` is None), how many the detector
+        calls anomalous; the rest are the highest-scoring other corruptions.
+    loss_curve_ : list of float
+        Mean generator loss (all weighted terms) of each epoch.
+    loss_components_ : dict of str to list of float
+        Mean unweighted value of each loss term per epoch: ``detector``, ``reconstruction``,
+        ``cycle``, ``concept``, ``adversarial`` and ``discriminator`` (the last two empty
+        without `adversarial`).
+    n_epochs_ : int
+        Epochs run.
+
+    See Also
+    --------
+    sknovel.metrics.counterfactual_normality : ROC AUC of the detector, normal vs counterfactual.
+    sknovel.metrics.counterfactual_validity : Share of counterfactuals called normal.
+    sknovel.plotting.CounterfactualDisplay : Anomalies beside their counterfactuals.
+
+    Notes
+    -----
+    **Objective.** For a training image x with detector score φ(x) (its *source* level is
+    the nearest of ``bin_values_``), a concept k and a target level α drawn uniformly, G and
+    R minimise
+
+    λ_φ [BCE(φ(x̄), α) + BCE(φ(x̃), φ(x))] + λ_rec [‖G(x, φ(x), k) − x‖₁ + ‖x̃ − x‖₁]
+    + λ_r L_R [+ λ_adv · (−D(x̄, α))]
+
+    with x̄ = G(x, α, k) and the cycle image x̃ = G(x̄, φ(x), k). L_R is DISSECT's concept
+    loss: R must output the one-hot vector of k for the pairs (x, x̄) and (x̄, x̃) -- all zeros
+    when the target level is the source level, as nothing is to change -- and all zeros for
+    (x, x̃) and (x, G(x, φ(x), k)). With `adversarial`, D is trained between the generator
+    steps with the hinge loss on (x, its level) against (x̄, α).
+
+    **Score mapping.** A :class:`ConvAutoencoder` scores by minus its reconstruction loss
+    d ≥ 0, which is unbounded. It is mapped to φ = 1 − exp(−d / s), the mapping of the
+    paper's HSC detector, with s = d_t / ln 2 where d_t = −``offset_`` is the detector's own
+    threshold: φ(d_t) = 0.5, so validity (φ ≤ 0.5) is the same as ``predict(x) == 1``, and
+    the loss towards α = 0, −log(1 − φ) = d / s, is just the reconstruction loss in units of
+    the threshold -- its gradient neither vanishes nor explodes, unlike a sigmoid's far
+    from its centre.
+
+    **Pseudo-anomalies.** G learns to move images from high scores to low ones only if it
+    sees images with high scores. Pass anomalies (or outlier-exposure images from other
+    data) as ``X_anomalous``; without them, every normal image is corrupted once (rotation,
+    mirror image, overlay of another image, random strokes, or a pasted patch of another
+    image), and corrupted images the detector calls anomalous are kept, topped up with the
+    highest-scoring others, until there are as many as normal images.
+
+    **Scaled down from DISSECT** (64×64, 300 epochs, 1024-channel blocks, Adam 2e-4 with
+    β = (0, 0.9), G stepped every fifth D step, λ_GAN = 1, λ_cyc = 100, λ_cls = 1, λ_r = 2 or
+    10): channels w, 2w, 4w with w = `width` (about 0.2 million weights in G for w = 16),
+    convolutions after down-sampling, Adam 1e-3 with β = (0.5, 0.999), one D step per G
+    step, conditional scales and shifts initialised with a little noise so that the concepts
+    start apart, and loss weights chosen on MNIST: with a weaker detector or concept term
+    the concepts often collapse into one change, or one concept turns into a marker the
+    classifier recognises and stops lowering the score (the user guide gives the runs).
+
+    A pickled explainer holds its networks' weights as numpy arrays; unpickling rebuilds
+    them on the CPU. The detector is pickled as it is (a ConvAutoencoder the same way).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from sknovel.explain import CounterfactualExplainer
+    >>> def detector(x):  # bright images are anomalous
+    ...     return torch.sigmoid(20 * (x.mean(dim=(1, 2, 3)) - 0.5))
+    >>> rng = np.random.default_rng(0)
+    >>> normal = (rng.random((16, 8, 8)) * 0.6).astype(np.float32)
+    >>> explainer = CounterfactualExplainer(detector, epochs=1, width=4, random_state=0)
+    >>> explanation = explainer.fit(normal).explain(1 - normal[:3])
+    >>> explanation.counterfactuals.shape, explanation.scores.shape
+    ((3, 2, 8, 8), (3, 2))
+    """
+
+    _parameter_constraints = {
+        "detector": "no_validation",  # checked in fit, which says what is needed
+        "n_concepts": [Interval(Integral, 1, None, closed="left")],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lambda_detector": [Interval(Real, 0, None, closed="left")],
+        "lambda_reconstruction": [Interval(Real, 0, None, closed="left")],
+        "lambda_concept": [Interval(Real, 0, None, closed="left")],
+        "adversarial": ["boolean"],
+        "lambda_adversarial": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": "no_validation",  # checked by resolve_device, which names the parameter
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        detector,
+        *,
+        n_concepts=2,
+        n_bins=3,
+        width=16,
+        epochs=20,
+        batch_size=32,
+        learning_rate=1e-3,
+        lambda_detector=6.0,
+        lambda_reconstruction=10.0,
+        lambda_concept=10.0,
+        adversarial=True,
+        lambda_adversarial=1.0,
+        random_state=None,
+        device=None,
+        verbose=0,
+    ):
+        self.detector = detector
+        self.n_concepts = n_concepts
+        self.n_bins = n_bins
+        self.width = width
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.lambda_detector = lambda_detector
+        self.lambda_reconstruction = lambda_reconstruction
+        self.lambda_concept = lambda_concept
+        self.adversarial = adversarial
+        self.lambda_adversarial = lambda_adversarial
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X_normal, X_anomalous=None):
+        """Train the generator and the concept classifier on normal and anomalous images.
+
+        Parameters
+        ----------
+        X_normal : ndarray of shape (n, H, W) or (n, H, W, C)
+            Normal images (e.g. the detector's training images), uint8 in [0, 255] or float
+            in [0, 1], C in {1, 3, 4}; of the detector's input shape for a ConvAutoencoder.
+        X_anomalous : ndarray of shape (m, H, W) or (m, H, W, C), default=None
+            Images with high anomaly scores: known anomalies or outlier-exposure images of the
+            same shape. None makes pseudo-anomalies by corrupting the normal images (see
+            Notes).
+
+        Returns
+        -------
+        self : CounterfactualExplainer
+            The fitted explainer.
+        """
+        score = make_detector_score(self.detector)
+        normal = self._check_training_images(X_normal, "X_normal")
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        self.input_shape_ = tuple(int(v) for v in normal.shape[1:])
+        self.score_scale_ = score.scale
+        self.threshold_ = THRESHOLD
+        self.bin_values_ = np.linspace(0, 1, self.n_bins)
+        with score.frozen():
+            check_detector_output(score, _to_tensor(normal[: self.batch_size], device))
+            anomalous = self._anomalous_images(X_anomalous, normal, score, device, rng)
+            images = np.concatenate([_as_float(normal), anomalous])
+            self.n_normal_, self.n_anomalous_ = len(normal), len(anomalous)
+            self.training_scores_ = _scores(score, images, self.batch_size, device)
+            check_score_range(self.training_scores_)
+            self._build_networks(device, rng)
+            self._train(score, images, rng, device)
+        return self
+
+    def _check_training_images(self, X, name):
+        images = check_image_array(X, name=name)
+        if isinstance(self.detector, ConvAutoencoder):
+            expected = self.detector.input_shape_
+            if images.shape[1:] != expected:
+                raise ValueError(
+                    f"{name} has images of shape {images.shape[1:]} (height, width, "
+                    f"channels), but the detector was fitted on {expected}."
+                )
+        if min(images.shape[1:3]) < 2:
+            raise ValueError(
+                f"{name} must hold images of at least 2×2 pixels; got shape {images.shape[1:]}."
+            )
+        return images
+
+    def _anomalous_images(self, X_anomalous, normal, score, device, rng):
+        """The given anomalies (float32), or pseudo-anomalies made from the normal images."""
+        if X_anomalous is not None:
+            anomalous = check_image_array(X_anomalous, name="X_anomalous")
+            if anomalous.shape[1:] != normal.shape[1:]:
+                raise ValueError(
+                    f"X_anomalous has images of shape {anomalous.shape[1:]} (height, width, "
+                    f"channels) but X_normal has {normal.shape[1:]}; they must match."
+                )
+            self.n_pseudo_anomalies_above_threshold_ = None
+            return _as_float(anomalous)
+        made, n_above = pseudo_anomalies(
+            _as_float(normal),
+            lambda batch: _scores(score, batch, self.batch_size, device),
+            THRESHOLD,
+            rng,
+        )
+        self.n_pseudo_anomalies_above_threshold_ = n_above
+        return made
+
+    def _build_networks(self, device, rng):
+        torch = import_torch()
+        from sknovel.explain._counterfactual_networks import build_networks
+
+        self._network_config = {
+            "channels": self.input_shape_[2],
+            "n_concepts": self.n_concepts,
+            "n_bins": self.n_bins,
+            "width": self.width,
+            "adversarial": bool(self.adversarial),
+        }
+        with torch.random.fork_rng(devices=[]):  # seed the initialisation, not torch's state
+            torch.manual_seed(torch_seed(rng))
+            networks = build_networks(**self._network_config)
+        for name, module in networks.items():
+            setattr(self, name, None if module is None else module.to(device))
+
+    def _train(self, score, images, rng, device):
+        torch = import_torch()
+        from sknovel.explain._counterfactual_training import TrainingStep
+
+        step = TrainingStep(self, score, device)
+        source = self.training_scores_.astype(np.float32)
+        self.loss_curve_ = []
+        self.loss_components_ = {term: [] for term in LOSS_TERMS}
+        start = time.perf_counter()
+        for epoch in range(1, self.epochs + 1):
+            totals, n_seen = dict.fromkeys(("total", *LOSS_TERMS), 0.0), 0
+            for batch in training_batches(rng.permutation(len(images)), self.batch_size):
+                concepts = rng.randint(self.n_concepts, size=len(batch))
+                targets = rng.randint(self.n_bins, size=len(batch))
+                losses = step(
+                    _to_tensor(images[batch], device),
+                    torch.as_tensor(source[batch], device=device),
+                    torch.as_tensor(concepts, device=device),
+                    torch.as_tensor(targets, device=device),
+                )
+                for name, value in losses.items():
+                    totals[name] += value * len(batch)
+                n_seen += len(batch)
+            if not np.isfinite(totals["total"]):
+                raise ValueError(
+                    f"Training diverged: the loss is not finite in epoch {epoch}; lower "
+                    f"learning_rate (now {self.learning_rate})."
+                )
+            self.loss_curve_.append(totals["total"] / n_seen)
+            for term in LOSS_TERMS:
+                if term in step.terms:
+                    self.loss_components_[term].append(totals[term] / n_seen)
+            self._report(epoch, time.perf_counter() - start)
+        self.n_epochs_ = self.epochs
+        step.finish()
+
+    def _report(self, epoch, elapsed):
+        if not self.verbose:
+            return
+        parts = "  ".join(
+            f"{term} {values[-1]:.4g}" for term, values in self.loss_components_.items() if values
+        )
+        print(
+            f"[CounterfactualExplainer] epoch {epoch}/{self.epochs}  loss "
+            f"{self.loss_curve_[-1]:.5g}  ({parts})  {elapsed:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _check_images(self, X):
+        check_is_fitted(self, "generator_")
+        images = check_image_array(X)
+        if images.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X has images of shape {images.shape[1:]} (height, width, channels), but "
+                f"CounterfactualExplainer was fitted on {self.input_shape_}."
+            )
+        return images
+
+    def anomaly_score(self, X):
+        """The detector's anomaly score in [0, 1] of each image (above 0.5: anomalous).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C)
+            Images of the fitted shape, uint8 or float in [0, 1].
+
+        Returns
+        -------
+        scores : ndarray of shape (n,), float64
+            φ(x): for a ConvAutoencoder ``1 - exp(-d / score_scale_)`` with d its
+            reconstruction loss.
+        """
+        images = self._check_images(X)
+        score = self._fitted_score()
+        device = next(self.generator_.parameters()).device
+        with score.frozen():
+            return _scores(score, images, self.batch_size, device)
+
+    def _fitted_score(self):
+        """φ with the mapping fixed in ``fit`` (a refitted detector keeps its old scale)."""
+        return DetectorScore(self.detector, self.score_scale_)
+
+    def explain(self, X):
+        """K counterfactuals of each image, with the detector's scores.
+
+        Each counterfactual is G(x, 0, k): the image changed, in the way of concept k, towards
+        the detector's score 0 (the most normal).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C)
+            Images to explain (typically anomalies), of the fitted shape, uint8 or float in
+            [0, 1].
+
+        Returns
+        -------
+        explanation : Bunch
+            ``counterfactuals``: float32 in [0, 1], shape (n, K, H, W) for (n, H, W) input,
+            (n, K, H, W, C) otherwise; ``scores``: (n, K) detector scores of the
+            counterfactuals; ``original_scores``: (n,) those of the images;
+            ``concept_probabilities``: (n, K, K), the concept classifier's probability of
+            each concept (last axis) for the pair (image, counterfactual k); and
+            ``threshold``: the score above which an image is anomalous.
+        """
+        torch = import_torch()
+        images = self._check_images(X)
+        score = self._fitted_score()
+        generator = self.generator_.eval()
+        classifier = self.concept_classifier_.eval()
+        device = next(generator.parameters()).device
+        parts = {"counterfactuals": [], "scores": [], "original": [], "concepts": []}
+        with score.frozen(), torch.no_grad():
+            for start in range(0, len(images), self.batch_size):
+                x = _to_tensor(images[start : start + self.batch_size], device)
+                parts["original"].append(score(x))
+                changed, scores, concepts = [], [], []
+                for k in range(self.n_concepts):
+                    condition = torch.full((len(x),), k * self.n_bins, device=device)
+                    counterfactual = generator(x, condition)
+                    changed.append(tensor_to_images(counterfactual))
+                    scores.append(score(counterfactual))
+                    concepts.append(torch.sigmoid(classifier(x, counterfactual)))
+                parts["counterfactuals"].append(np.stack(changed, axis=1))
+                parts["scores"].append(torch.stack(scores, dim=1))
+                parts["concepts"].append(torch.stack(concepts, dim=1))
+        counterfactuals = np.concatenate(parts["counterfactuals"])
+        if np.ndim(X) == 3:
+            counterfactuals = counterfactuals[..., 0]
+        return Bunch(
+            counterfactuals=counterfactuals,
+            scores=_numpy(torch.cat(parts["scores"])),
+            original_scores=_numpy(torch.cat(parts["original"])),
+            concept_probabilities=_numpy(torch.cat(parts["concepts"])),
+            threshold=self.threshold_,
+        )
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in ("generator_", "concept_classifier_", "discriminator_"):
+            module = state.pop(name, None)
+            if module is not None:
+                state[f"_{name}state"] = state_to_numpy(module)
+        return state
+
+    def __setstate__(self, state):
+        states = {
+            name: state.pop(f"_{name}state", None)
+            for name in ("generator_", "concept_classifier_", "discriminator_")
+        }
+        self.__dict__.update(state)
+        if states["generator_"] is None:
+            return
+        from sknovel.explain._counterfactual_networks import build_networks
+
+        networks = build_networks(**self._network_config)
+        for name, module in networks.items():
+            if module is not None:
+                module = load_numpy_state(module, states[name]).eval()
+            setattr(self, name, module)
+
+
+def _as_float(images):
+    """(n, H, W, C) uint8 or float images → float32 in [0, 1]."""
+    if images.dtype == np.uint8:
+        return images / np.float32(255)
+    return images.astype(np.float32, copy=False)
+
+
+def _to_tensor(batch, device):
+    return images_to_tensor(_as_float(batch), device)
+
+
+def _numpy(tensor):
+    return tensor.detach().double().cpu().numpy()
+
+
+def _scores(score, images, batch_size, device):
+    """φ of (n, H, W, C) images, in batches, as float64 numpy."""
+    torch = import_torch()
+    with torch.no_grad():
+        parts = [
+            score(_to_tensor(images[start : start + batch_size], device))
+            for start in range(0, len(images), batch_size)
+        ]
+    return _numpy(torch.cat(parts))

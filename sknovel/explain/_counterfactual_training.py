@@ -1,0 +1,124 @@
+"""One optimisation step of the counterfactual generator, concept classifier and critic."""
+
+from sknovel.utils._torch import import_torch
+
+torch = import_torch()
+F = torch.nn.functional
+
+#: Probabilities are clipped to [EPSILON, 1 - EPSILON] before their logarithm.
+EPSILON = 1e-6
+#: Adam's β of all three networks.
+BETAS = (0.5, 0.999)
+
+
+def binary_cross_entropy(probability, target):
+    """Mean BCE of probabilities against (soft) targets, safe at 0 and 1."""
+    probability = probability.clamp(EPSILON, 1 - EPSILON)
+    return -(target * probability.log() + (1 - target) * (1 - probability).log()).mean()
+
+
+class TrainingStep:
+    """Run one step of the losses of :class:`~sknovel.explain.CounterfactualExplainer`.
+
+    Parameters
+    ----------
+    explainer : CounterfactualExplainer
+        Holds the parameters and the networks ``generator_``, ``concept_classifier_`` and
+        ``discriminator_`` (None without the adversarial term).
+    score : DetectorScore
+        The frozen detector, φ.
+    device : torch.device
+    """
+
+    def __init__(self, explainer, score, device):
+        self.explainer = explainer
+        self.score = score
+        self.generator = explainer.generator_.train()
+        self.classifier = explainer.concept_classifier_.train()
+        self.discriminator = explainer.discriminator_
+        self.cooperative = [*self.generator.parameters(), *self.classifier.parameters()]
+        rate = explainer.learning_rate
+        self.optimizer = torch.optim.Adam(self.cooperative, lr=rate, betas=BETAS)
+        self.terms = ("detector", "reconstruction", "cycle", "concept")
+        if self.discriminator is not None:
+            self.discriminator.train()
+            self.critic_optimizer = torch.optim.Adam(
+                self.discriminator.parameters(), lr=rate, betas=BETAS
+            )
+            self.terms += ("adversarial", "discriminator")
+        self.bin_values = torch.linspace(0, 1, explainer.n_bins, device=device)
+
+    def __call__(self, x, source, concepts, targets):
+        """One step on images `x` with detector scores `source`, drawn concepts and levels.
+
+        Returns
+        -------
+        losses : dict of str to float
+            ``total`` (the weighted generator loss) and each unweighted term.
+        """
+        e = self.explainer
+        n_bins, n_concepts = e.n_bins, e.n_concepts
+        source_bins = torch.round(source * (n_bins - 1)).long()
+        target_conditions = concepts * n_bins + targets
+        source_conditions = concepts * n_bins + source_bins
+        # G(x, α, k) and G(x, φ(x), k) in one pass, so that batch norm sees both.
+        fake, reconstruction = self.generator(
+            torch.cat([x, x]), torch.cat([target_conditions, source_conditions])
+        ).chunk(2)
+        cycle = self.generator(fake, source_conditions)
+        fake_scores, cycle_scores = self.score(torch.cat([fake, cycle])).chunk(2)
+        terms = {
+            "detector": binary_cross_entropy(fake_scores, self.bin_values[targets])
+            + binary_cross_entropy(cycle_scores, source),
+            "reconstruction": (reconstruction - x).abs().mean(),
+            "cycle": (cycle - x).abs().mean(),
+            "concept": self._concept_loss(
+                x, fake, cycle, reconstruction, concepts, targets, source_bins, n_concepts
+            ),
+        }
+        total = (
+            e.lambda_detector * terms["detector"]
+            + e.lambda_reconstruction * (terms["reconstruction"] + terms["cycle"])
+            + e.lambda_concept * terms["concept"]
+        )
+        if self.discriminator is not None:
+            terms["adversarial"] = -self.discriminator(fake, targets).mean()
+            total = total + e.lambda_adversarial * terms["adversarial"]
+        self.optimizer.zero_grad(set_to_none=True)
+        # Only G and R learn here: no gradient reaches the detector or the critic.
+        total.backward(inputs=self.cooperative)
+        self.optimizer.step()
+        if self.discriminator is not None:
+            terms["discriminator"] = self._critic_step(x, source_bins, fake.detach(), targets)
+        losses = {name: float(value.detach()) for name, value in terms.items()}
+        losses["total"] = float(total.detach())
+        return losses
+
+    def _concept_loss(self, x, fake, cycle, reconstruction, concepts, targets, source_bins, k):
+        """DISSECT's R loss: which concept changed the first image of a pair into the second."""
+        changed = F.one_hot(concepts, k).float() * (targets != source_bins).float()[:, None]
+        unchanged = torch.zeros_like(changed)
+        logits = self.classifier(
+            torch.cat([x, fake, x, x]), torch.cat([fake, cycle, cycle, reconstruction])
+        )
+        labels = torch.cat([changed, changed, unchanged, unchanged])
+        return F.binary_cross_entropy_with_logits(logits, labels)
+
+    def _critic_step(self, x, source_bins, fake, targets):
+        """Hinge loss of D: real images at their level against counterfactuals at theirs."""
+        loss = (
+            F.relu(1 - self.discriminator(x, source_bins)).mean()
+            + F.relu(1 + self.discriminator(fake, targets)).mean()
+        )
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optimizer.step()
+        return loss
+
+    def finish(self):
+        """Drop the gradients and put the networks in eval mode."""
+        self.optimizer.zero_grad(set_to_none=True)
+        for module in (self.generator, self.classifier, self.discriminator):
+            if module is not None:
+                module.zero_grad(set_to_none=True)
+                module.eval()
