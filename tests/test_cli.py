@@ -60,7 +60,11 @@ def write_folder(root, n_per_class=6, size=12):
     from PIL import Image
 
     rng = np.random.default_rng(1)
-    for label, colour in [("red", (200, 30, 30)), ("green", (30, 200, 30)), ("blue", (30, 30, 200))]:
+    for label, colour in [
+        ("red", (200, 30, 30)),
+        ("green", (30, 200, 30)),
+        ("blue", (30, 30, 200)),
+    ]:
         (root / label).mkdir(parents=True)
         for i in range(n_per_class if label != "blue" else 2):
             pixels = np.clip(rng.normal(colour, 20, size=(size, size, 3)), 0, 255)

@@ -179,9 +179,7 @@ class SubspaceRankerMixin:
         positions = [int(p) for p in positions]
         for position in positions:
             if not 0 <= position < len(self.ranking_):
-                raise ValueError(
-                    f"positions must be in [0, {len(self.ranking_)}); got {position}."
-                )
+                raise ValueError(f"positions must be in [0, {len(self.ranking_)}); got {position}.")
         models = self._selection_models(X, positions)
         return [Bunch(mean=models[p].mean, components=models[p].components) for p in positions]
 
