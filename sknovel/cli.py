@@ -113,6 +113,13 @@ def build_parser():
         help="explain this many of DEMUD's first picks in pictures (default 8; 0: none)",
     )
     discover.add_argument(
+        "--invert",
+        action="store_true",
+        help="with CNN features: also train an up-convolutional decoder on the collection "
+        "(minutes per thousand images) and draw each explained pick, what was expected and "
+        "what was new as images, as Lee, Wagstaff et al. (2018) do",
+    )
+    discover.add_argument(
         "--output",
         type=Path,
         default=Path("sknovel-demo"),
@@ -160,8 +167,14 @@ def write_rankings(path, rankers, y, class_names, item_names):
                 writer.writerow([name, rank, int(index), item, label, class_name, f"{score:.6g}"])
 
 
-def write_explanations(path, images, featurizer, demud, X, n_explain, y, class_names):
-    """Explanation panels of DEMUD's first picks: what was expected, what was new, where."""
+def write_explanations(
+    path, images, featurizer, demud, X, n_explain, y, class_names, inverter=None
+):
+    """Explanation panels of DEMUD's first picks: what was expected, what was new, where.
+
+    With CNN features, what was expected and what was new are drawn only when a fitted
+    `inverter` (a UCInverter over `featurizer`) is given.
+    """
     import matplotlib.pyplot as plt
 
     from .features import PixelFeaturizer
@@ -195,10 +208,10 @@ def write_explanations(path, images, featurizer, demud, X, n_explain, y, class_n
             demud,
             positions=positions,
             features=X,
+            inverter=inverter,
             novelty_map=NoveltyMap(featurizer, demud),
             labels=labels,
         )
-    display.figure_.tight_layout()
     display.figure_.savefig(path, dpi=110)
     plt.close(display.figure_)
 
@@ -222,8 +235,10 @@ classes found. nAUC (Lee, Wagstaff et al. 2018, eq. 3) is 100 for the best possi
     explanations = ""
     if explained:
         explanations = """<h2>Why DEMUD picked them</h2>
-<p>One row per pick: the image; for pixel features what the model of the earlier picks
-expected and what was new (grey = nothing new); and where in the image the novelty lies.</p>
+<p>One row per pick: the image; for pixel features, and for CNN features with
+<code>--invert</code> (decoded by an up-convolutional network trained on this collection),
+what the model of the earlier picks expected and what was new; and where in the image the
+novelty lies.</p>
 <img src="explanations.png" alt="explanations of the first picks" width="640">"""
     pick_rows = "\n".join(
         f"<tr><td>{rank}</td><td>{html.escape(str(item))}</td><td>{html.escape(str(label))}</td>"
@@ -246,6 +261,24 @@ td,th{{padding:.2em 1em;text-align:left}}</style></head><body>
 </body></html>
 """
     (folder / "report.html").write_text(page)
+
+
+def fit_inverter(images, featurizer, args, log):
+    """A UCInverter trained on the collection (CNN features only), or None with a note why."""
+    from .features import CNNFeaturizer
+
+    if not isinstance(featurizer, CNNFeaturizer):
+        log("  --invert: pixel features are images already; no decoder is needed.")
+        return None
+    from .explain import UCInverter
+
+    log(f"  training a decoder from features to images on {len(images)} images ...")
+    start = time.perf_counter()
+    inverter = UCInverter(
+        featurizer, image_size=64, random_state=args.random_state, verbose=int(not args.quiet)
+    ).fit(images)
+    log(f"  decoder trained: {time.perf_counter() - start:.1f} s")
+    return inverter
 
 
 def discover(args):
@@ -305,6 +338,9 @@ def discover(args):
             )
         )
     explained = args.explain > 0 and featurizer is not None
+    inverter = None
+    if explained and args.invert:
+        inverter = fit_inverter(images, featurizer, args, log)
     if explained:
         start = time.perf_counter()
         write_explanations(
@@ -316,6 +352,7 @@ def discover(args):
             args.explain,
             y,
             class_names,
+            inverter=inverter,
         )
         log(f"  explanations of {args.explain} picks: {time.perf_counter() - start:.1f} s")
     demud = rankers["DEMUD"]

@@ -97,3 +97,31 @@ def test_a_folder_without_labels(tmp_path):
     assert main(argv + ["--output", str(out), "--n-selections", "5", "--quiet"]) == 0
     assert not (out / "discovery_curves.png").exists()
     assert "DEMUD's first picks" in (out / "report.html").read_text()
+
+
+def test_invert_draws_expected_and_novel_parts_of_cnn_picks(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from sknovel import cli
+    from sknovel.plotting import ExplanationDisplay
+
+    drawn = {}
+    plot = ExplanationDisplay.plot
+
+    def record(display, *args, **kwargs):
+        drawn["columns"] = [
+            name
+            for name in ("inverted", "expected", "novel", "heatmaps")
+            if getattr(display, name) is not None
+        ]
+        drawn["shape"] = np.shape(display.novel)
+        return plot(display, *args, **kwargs)
+
+    monkeypatch.setattr(ExplanationDisplay, "plot", record)
+    write_folder(tmp_path / "images")
+    out = tmp_path / "out"
+    argv = ["discover", "--images", str(tmp_path / "images"), "--features", "cnn", "--invert"]
+    argv += ["--output", str(out), "--n-selections", "4", "--explain", "2", "--quiet"]
+    assert cli.main(argv) == 0
+    assert drawn["columns"] == ["inverted", "expected", "novel", "heatmaps"]
+    assert drawn["shape"] == (2, 64, 64, 3)
+    assert "--invert" in (out / "report.html").read_text()

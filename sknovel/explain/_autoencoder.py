@@ -3,8 +3,6 @@
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import copy
-import sys
 import time
 from numbers import Integral, Real
 
@@ -21,6 +19,14 @@ from sknovel.utils._torch import (
     resolve_device,
     tensor_to_images,
     torch_seed,
+)
+from sknovel.utils._training import (
+    EarlyStopping,
+    load_numpy_state,
+    report_epoch,
+    state_to_numpy,
+    training_batches,
+    validation_split,
 )
 
 
@@ -192,7 +198,9 @@ class ConvAutoencoder(OutlierMixin, BaseEstimator):
         images = check_image_array(X)
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
-        train, validation = self._split(len(images), rng)
+        train, validation = validation_split(
+            len(images), self.validation_fraction, rng, name="X", min_train=2
+        )
 
         from sknovel.explain._lsa import LSAAutoencoder
 
@@ -213,27 +221,16 @@ class ConvAutoencoder(OutlierMixin, BaseEstimator):
         self.offset_ = float(np.percentile(scores, 100 * self.contamination))
         return self
 
-    def _split(self, n_images, rng):
-        """Indices of the training and validation images (validation may be empty)."""
-        n_validation = int(np.ceil(self.validation_fraction * n_images))
-        if n_images - n_validation < 2:
-            raise ValueError(
-                f"X must hold at least 2 training images after holding out "
-                f"validation_fraction={self.validation_fraction}; got {n_images} images."
-            )
-        order = rng.permutation(n_images)
-        return np.sort(order[n_validation:]), np.sort(order[:n_validation])
-
     def _train(self, images, train, validation, rng):
         torch = import_torch()
         optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate)
         self.loss_curve_, self.validation_loss_curve_ = [], []
-        best_loss, best_state, stale = np.inf, None, 0
+        stopping = EarlyStopping(self.module_, self.n_iter_no_change, keep_best=len(validation) > 0)
         start = time.perf_counter()
         for epoch in range(1, self.epochs + 1):
             self.module_.train()
             total = 0.0
-            for batch in _training_batches(rng.permutation(train), self.batch_size):
+            for batch in training_batches(rng.permutation(train), self.batch_size):
                 x = self._tensor(images[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss = per_image_loss(self.module_(x), x).mean()
@@ -244,30 +241,22 @@ class ConvAutoencoder(OutlierMixin, BaseEstimator):
             if len(validation):
                 self.module_.eval()
                 self.validation_loss_curve_.append(float(-self._scores(images[validation]).mean()))
-            monitored = (self.validation_loss_curve_ or self.loss_curve_)[-1]
-            if monitored < best_loss:
-                best_loss, stale, self.best_epoch_ = monitored, 0, epoch
-                if len(validation):
-                    best_state = copy.deepcopy(self.module_.state_dict())
-            else:
-                stale += 1
-            self._report(epoch, time.perf_counter() - start)
-            if self.n_iter_no_change is not None and stale >= self.n_iter_no_change:
+            validation_loss = self.validation_loss_curve_[-1] if len(validation) else None
+            if self.verbose:
+                report_epoch(
+                    "ConvAutoencoder",
+                    epoch,
+                    self.epochs,
+                    self.loss_curve_[-1],
+                    validation_loss,
+                    time.perf_counter() - start,
+                )
+            monitored = self.loss_curve_[-1] if validation_loss is None else validation_loss
+            if stopping.update(epoch, monitored):
                 break
         self.n_epochs_ = epoch
         optimizer.zero_grad(set_to_none=True)  # the gradients are of no use after training
-        if best_state is not None:
-            self.module_.load_state_dict(best_state)
-        else:
-            self.best_epoch_ = epoch
-
-    def _report(self, epoch, elapsed):
-        if not self.verbose:
-            return
-        line = f"[ConvAutoencoder] epoch {epoch}/{self.epochs}  loss {self.loss_curve_[-1]:.5g}"
-        if self.validation_loss_curve_:
-            line += f"  validation loss {self.validation_loss_curve_[-1]:.5g}"
-        print(f"{line}  {elapsed:.1f} s", file=sys.stderr, flush=True)
+        self.best_epoch_ = stopping.restore(epoch)
 
     def _tensor(self, batch):
         """(b, H, W, C) uint8 or float images → float tensor (b, C, H, W) for ``module_``."""
@@ -373,21 +362,17 @@ class ConvAutoencoder(OutlierMixin, BaseEstimator):
         state = self.__dict__.copy()
         module = state.pop("module_", None)
         if module is not None:
-            state["_module_state"] = {
-                key: value.detach().cpu().numpy() for key, value in module.state_dict().items()
-            }
+            state["_module_state"] = state_to_numpy(module)
         return state
 
     def __setstate__(self, state):
         module_state = state.pop("_module_state", None)
         self.__dict__.update(state)
         if module_state is not None:
-            torch = import_torch()
             from sknovel.explain._lsa import LSAAutoencoder
 
             module = LSAAutoencoder(**self._network_config)
-            module.load_state_dict({key: torch.from_numpy(v) for key, v in module_state.items()})
-            self.module_ = module.eval()
+            self.module_ = load_numpy_state(module, module_state).eval()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -400,11 +385,3 @@ class ConvAutoencoder(OutlierMixin, BaseEstimator):
 def per_image_loss(reconstruction, x):
     """Mean squared error of each image over its pixels and channels: tensor (n,)."""
     return (reconstruction - x).pow(2).flatten(1).mean(1)
-
-
-def _training_batches(order, batch_size):
-    """Split `order` into batches of `batch_size`, merging a last batch of one image."""
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2:] = [np.concatenate(batches[-2:])]
-    return batches

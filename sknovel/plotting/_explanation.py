@@ -172,8 +172,11 @@ class ExplanationDisplay:
             _, axes = plt.subplots(
                 n_rows,
                 len(columns),
-                figsize=(panel_size * len(columns), panel_size * n_rows),
+                # room for the row titles on the left and the column titles on top, so that
+                # square panels fill the figure
+                figsize=(panel_size * len(columns) + 1.0, panel_size * n_rows + 0.4),
                 squeeze=False,
+                layout="constrained",
             )
         axes = np.asarray(axes).reshape(n_rows, len(columns))
         positions = range(n_rows) if self.positions is None else self.positions

@@ -182,7 +182,7 @@ def test_bad_images(fitted, images, error, match):
         ({"learning_rate": 0}, "'learning_rate' parameter"),
         ({"n_iter_no_change": 0}, "'n_iter_no_change' parameter"),
         ({"device": "tpu"}, "device='tpu'"),
-        ({"validation_fraction": 0.95}, "at least 2 training images"),
+        ({"validation_fraction": 0.95}, "at least 2 training samples"),
     ],
 )
 def test_bad_parameters(params, match):
