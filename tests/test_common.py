@@ -9,7 +9,8 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknovel import Demud, RandomRanker, SVDRanker
-from sknovel.explain import ConvAutoencoder
+from sknovel.explain import ConvAutoencoder, CounterfactualExplainer, UCInverter
+from sknovel.features import PixelFeaturizer
 from sknovel.utils.estimator_checks import SKLEARN_DATA_FREE_CHECKS
 
 RANKERS = [
@@ -37,8 +38,13 @@ def test_sklearn_compatible_ranker(estimator, check):
 # tags say two_d_array=False), so parametrize_with_checks would skip every check. The checks
 # that need no data run here instead; what the others check with 2-D data -- idempotent and
 # deterministic fit, pickling, batch and order invariance, errors before fit -- is tested with
-# images in each estimator's own test module (tests/explain/test_autoencoder.py).
-IMAGE_ESTIMATORS = [ConvAutoencoder(epochs=1)]
+# images in each estimator's own test module (tests/explain/test_autoencoder.py, test_uc.py,
+# test_counterfactual.py).
+IMAGE_ESTIMATORS = [
+    ConvAutoencoder(epochs=1),
+    UCInverter(PixelFeaturizer(), image_size=8, epochs=1),
+    CounterfactualExplainer(ConvAutoencoder(epochs=1), epochs=1),
+]
 
 # The data-free checks every image estimator passes, plus two that hold for these too:
 # parameters are validated before the data, and methods other than fit need a fitted model.

@@ -487,6 +487,106 @@ class UCInverter(BaseEstimator):
             raise ValueError(f"{name} contains NaN or infinity.")
         return features
 
+    def state_dict(self):
+        """The fitted decoder and what decoding needs besides it, for ``torch.save``.
+
+        The featurizer is not included: it is an estimator of its own (pickle it, or make the
+        same one again). Training records (loss curves, the split) are not included either.
+
+        Returns
+        -------
+        state : dict
+            ``decoder`` (the decoder module's ``state_dict``, on the CPU); ``feature_mean``,
+            ``feature_scale`` and ``mean_image`` (tensors); ``image_size``, ``width`` and
+            ``n_channels`` (ints).
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from sknovel.explain import UCInverter
+        >>> from sknovel.features import PixelFeaturizer
+        >>> images = np.random.default_rng(0).random((16, 8, 8, 3)).astype(np.float32)
+        >>> pixels = PixelFeaturizer().fit(images)
+        >>> inverter = UCInverter(pixels, image_size=8, width=16, epochs=1).fit(images)
+        >>> state = inverter.state_dict()  # torch.save(state, "decoder.pt") to keep it
+        >>> copy = UCInverter(pixels, image_size=8, width=16).load_state_dict(state)
+        >>> features = pixels.transform(images[:2])
+        >>> np.array_equal(copy.inverse_transform(features), inverter.inverse_transform(features))
+        True
+        """
+        check_is_fitted(self, "module_")
+        torch = import_torch()
+        return {
+            "decoder": {
+                key: value.detach().cpu().clone()
+                for key, value in self.module_.state_dict().items()
+            },
+            "feature_mean": torch.from_numpy(self.feature_mean_.copy()),
+            "feature_scale": torch.from_numpy(self.feature_scale_.copy()),
+            "mean_image": torch.from_numpy(self.mean_image_.copy()),
+            "image_size": int(self._network_config["image_size"]),
+            "width": int(self._network_config["width"]),
+            "n_channels": int(self._network_config["n_channels"]),
+        }
+
+    def load_state_dict(self, state):
+        """Restore a decoder saved with :meth:`state_dict` (e.g. read back with ``torch.load``).
+
+        The inverter's `image_size` and `width` must be those the decoder was trained with,
+        and its `featurizer` must be fitted: it is the feature space the decoder inverts.
+        The decoder is placed on `device`.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned.
+
+        Returns
+        -------
+        self : UCInverter
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"state must be the dict from state_dict(); got {type(state).__name__}."
+            )
+        keys = ("decoder", "feature_mean", "feature_scale", "mean_image", "image_size", "width")
+        missing = [key for key in (*keys, "n_channels") if key not in state]
+        if missing:
+            raise ValueError(f"state has no {', '.join(missing)}; pass what state_dict() returned.")
+        for name in ("image_size", "width"):
+            if int(state[name]) != getattr(self, name):
+                raise ValueError(
+                    f"{name}={getattr(self, name)} but the saved decoder was trained with "
+                    f"{name}={int(state[name])}; construct the UCInverter with the same {name}."
+                )
+        try:
+            check_is_fitted(self.featurizer)
+        except NotFittedError as error:
+            raise ValueError(
+                "featurizer must be fitted to load a decoder: the decoder inverts its features. "
+                "Fit it (on the images it was fitted on before) or pass the fitted one."
+            ) from error
+        from sknovel.explain._uc_network import UCDecoder
+
+        feature_mean = np.asarray(state["feature_mean"], dtype=np.float32)
+        network_config = {
+            "n_features": len(feature_mean),
+            "image_size": int(state["image_size"]),
+            "n_channels": int(state["n_channels"]),
+            "width": int(state["width"]),
+        }
+        module = UCDecoder(**network_config)
+        module.load_state_dict(state["decoder"])
+        self.featurizer_ = self.featurizer
+        self._network_config = network_config
+        self.n_features_in_ = len(feature_mean)
+        self.feature_mean_ = feature_mean
+        self.feature_scale_ = np.asarray(state["feature_scale"], dtype=np.float32)
+        self.mean_image_ = np.asarray(state["mean_image"], dtype=np.float32)
+        self.image_shape_ = tuple(int(v) for v in self.mean_image_.shape)
+        self.module_ = module.to(resolve_device(self.device)).eval()
+        return self
+
     def __getstate__(self):
         state = self.__dict__.copy()
         module = state.pop("module_", None)

@@ -32,7 +32,7 @@ def small_images(n=48, size=8, seed=0):
     return np.clip(images, 0, 1)
 
 
-def tiny_inverter(**kwargs):
+def tiny_inverter(featurizer=None, **kwargs):
     params = dict(
         image_size=8,
         width=16,
@@ -43,7 +43,7 @@ def tiny_inverter(**kwargs):
         device="cpu",
     )
     params.update(kwargs)
-    return UCInverter(PixelFeaturizer(), **params)
+    return UCInverter(PixelFeaturizer() if featurizer is None else featurizer, **params)
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +314,38 @@ def test_fit_on_image_files(tmp_path):
     from_array = tiny_inverter(epochs=1, augment=True).fit(images)
     np.testing.assert_allclose(from_files.feature_mean_, from_array.feature_mean_, atol=1e-6)
     assert from_files.reconstruct(paths).shape == (12, 8, 8, 3)
+
+
+def test_state_dict_round_trip_through_torch_save(tmp_path):
+    torch = pytest.importorskip("torch")
+    images = small_images(n=24)
+    inverter = tiny_inverter().fit(images)
+    path = tmp_path / "decoder.pt"
+    torch.save(inverter.state_dict(), path)
+    restored = tiny_inverter(featurizer=inverter.featurizer_).load_state_dict(torch.load(path))
+    features = inverter.featurizer_.transform(images)
+    np.testing.assert_array_equal(
+        restored.inverse_transform(features), inverter.inverse_transform(features)
+    )
+    np.testing.assert_array_equal(
+        restored.reconstruct(images[:3]), inverter.reconstruct(images[:3])
+    )
+    assert restored.image_shape_ == inverter.image_shape_
+    np.testing.assert_array_equal(restored.mean_image_, inverter.mean_image_)
+
+
+def test_load_state_dict_errors():
+    inverter = tiny_inverter().fit(small_images(n=24))
+    state = inverter.state_dict()
+    with pytest.raises(
+        ValueError, match="width=32 but the saved decoder was trained with width=16"
+    ):
+        tiny_inverter(featurizer=inverter.featurizer_, width=32).load_state_dict(state)
+    with pytest.raises(ValueError, match="featurizer must be fitted"):
+        tiny_inverter().load_state_dict(state)
+    with pytest.raises(ValueError, match="state has no decoder"):
+        tiny_inverter(featurizer=inverter.featurizer_).load_state_dict({"width": 16})
+    with pytest.raises(TypeError, match="state must be the dict"):
+        tiny_inverter(featurizer=inverter.featurizer_).load_state_dict([1, 2])
+    with pytest.raises(NotFittedError):
+        tiny_inverter().state_dict()
