@@ -22,15 +22,14 @@ from sknovel.utils._torch import (
 )
 from sknovel.utils._training import (
     EarlyStopping,
-    load_numpy_state,
+    NumpyModulePickleMixin,
     report_epoch,
-    state_to_numpy,
     training_batches,
     validation_split,
 )
 
 
-class ConvAutoencoder(OutlierMixin, BaseEstimator):
+class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
     """Convolutional autoencoder novelty detector: images it reconstructs badly are novel.
 
     ``fit`` trains the autoencoder on normal images only, minimising the mean squared error
@@ -358,21 +357,10 @@ class ConvAutoencoder(OutlierMixin, BaseEstimator):
             parts = [tensor_to_images(self.module_(x)) for x in self._batches(images)]
         return np.concatenate(parts).reshape(np.shape(X))
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        module = state.pop("module_", None)
-        if module is not None:
-            state["_module_state"] = state_to_numpy(module)
-        return state
+    def _build_modules(self):
+        from sknovel.explain._lsa import LSAAutoencoder
 
-    def __setstate__(self, state):
-        module_state = state.pop("_module_state", None)
-        self.__dict__.update(state)
-        if module_state is not None:
-            from sknovel.explain._lsa import LSAAutoencoder
-
-            module = LSAAutoencoder(**self._network_config)
-            self.module_ = load_numpy_state(module, module_state).eval()
+        return {"module_": LSAAutoencoder(**self._network_config)}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -30,13 +30,13 @@ from sknovel.utils._torch import (
     tensor_to_images,
     torch_seed,
 )
-from sknovel.utils._training import load_numpy_state, state_to_numpy, training_batches
+from sknovel.utils._training import NumpyModulePickleMixin, training_batches
 
 #: Names of the loss terms recorded per epoch in ``loss_components_``.
 LOSS_TERMS = ("detector", "reconstruction", "cycle", "concept", "adversarial", "discriminator")
 
 
-class CounterfactualExplainer(BaseEstimator):
+class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
     """Several images a detector would call normal, each changing an anomaly differently.
 
     Liznerski, Varshneya, Calikus et al., *Reimagining Anomalies: What If Anomalies Were
@@ -212,6 +212,8 @@ class CounterfactualExplainer(BaseEstimator):
         "device": "no_validation",  # checked by resolve_device, which names the parameter
         "verbose": ["verbose"],
     }
+
+    _module_attributes = ("generator_", "concept_classifier_", "discriminator_")
 
     def __init__(
         self,
@@ -475,29 +477,10 @@ class CounterfactualExplainer(BaseEstimator):
             threshold=self.threshold_,
         )
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for name in ("generator_", "concept_classifier_", "discriminator_"):
-            module = state.pop(name, None)
-            if module is not None:
-                state[f"_{name}state"] = state_to_numpy(module)
-        return state
-
-    def __setstate__(self, state):
-        states = {
-            name: state.pop(f"_{name}state", None)
-            for name in ("generator_", "concept_classifier_", "discriminator_")
-        }
-        self.__dict__.update(state)
-        if states["generator_"] is None:
-            return
+    def _build_modules(self):
         from sknovel.explain._counterfactual_networks import build_networks
 
-        networks = build_networks(**self._network_config)
-        for name, module in networks.items():
-            if module is not None:
-                module = load_numpy_state(module, states[name]).eval()
-            setattr(self, name, module)
+        return build_networks(**self._network_config)
 
 
 def _as_float(images):

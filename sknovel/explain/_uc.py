@@ -23,9 +23,8 @@ from sknovel.utils._torch import (
 )
 from sknovel.utils._training import (
     EarlyStopping,
-    load_numpy_state,
+    NumpyModulePickleMixin,
     report_epoch,
-    state_to_numpy,
     training_batches,
     validation_split,
 )
@@ -38,7 +37,7 @@ MIN_SCALE = 1e-6
 MIRROR_CHUNK = 512
 
 
-class UCInverter(BaseEstimator):
+class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     """Invert CNN features into images with an up-convolutional decoder.
 
     Lee, Wagstaff et al. (2018) show *why* DEMUD picked an image by turning three feature
@@ -282,12 +281,7 @@ class UCInverter(BaseEstimator):
         self.image_shape_ = tuple(int(v) for v in targets.shape[1:])
         self.mean_image_ = targets[self.train_indices_].mean(0, dtype=np.float64) / 255
         self.mean_image_ = self.mean_image_.astype(np.float32)
-        self._network_config = {
-            "n_features": self.n_features_in_,
-            "image_size": self.image_size,
-            "n_channels": self.image_shape_[-1],
-            "width": self.width,
-        }
+        self._network_config = self._decoder_config(self.n_features_in_, self.image_shape_[-1])
         inputs = torch.from_numpy(self._standardise(features))
         pixels = torch.from_numpy(np.ascontiguousarray(np.moveaxis(targets, -1, 1)))
         with torch.random.fork_rng(devices=_fork_devices(device)):
@@ -369,6 +363,15 @@ class UCInverter(BaseEstimator):
         """
         _check_image_size(self.image_size)
         return _training_targets(X, self.image_size, self.batch_size) / np.float32(255)
+
+    def _decoder_config(self, n_features, n_channels):
+        """Arguments of the decoder module for features of width `n_features`."""
+        return {
+            "n_features": n_features,
+            "image_size": self.image_size,
+            "n_channels": n_channels,
+            "width": self.width,
+        }
 
     def _standardise(self, features):
         return ((features - self.feature_mean_) / self.feature_scale_).astype(np.float32)
@@ -569,12 +572,7 @@ class UCInverter(BaseEstimator):
         from sknovel.explain._uc_network import UCDecoder
 
         feature_mean = np.asarray(state["feature_mean"], dtype=np.float32)
-        network_config = {
-            "n_features": len(feature_mean),
-            "image_size": int(state["image_size"]),
-            "n_channels": int(state["n_channels"]),
-            "width": int(state["width"]),
-        }
+        network_config = self._decoder_config(len(feature_mean), int(state["n_channels"]))
         module = UCDecoder(**network_config)
         module.load_state_dict(state["decoder"])
         self.featurizer_ = self.featurizer
@@ -587,21 +585,10 @@ class UCInverter(BaseEstimator):
         self.module_ = module.to(resolve_device(self.device)).eval()
         return self
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        module = state.pop("module_", None)
-        if module is not None:
-            state["_module_state"] = state_to_numpy(module)
-        return state
+    def _build_modules(self):
+        from sknovel.explain._uc_network import UCDecoder
 
-    def __setstate__(self, state):
-        module_state = state.pop("_module_state", None)
-        self.__dict__.update(state)
-        if module_state is not None:
-            from sknovel.explain._uc_network import UCDecoder
-
-            module = UCDecoder(**self._network_config)
-            self.module_ = load_numpy_state(module, module_state).eval()
+        return {"module_": UCDecoder(**self._network_config)}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

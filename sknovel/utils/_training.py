@@ -112,3 +112,36 @@ def load_numpy_state(module, state):
     torch = import_torch()
     module.load_state_dict({key: torch.from_numpy(np.array(v)) for key, v in state.items()})
     return module
+
+
+class NumpyModulePickleMixin:
+    """Pickling for estimators holding fitted torch modules, loadable on a CPU-only machine.
+
+    Each module attribute named in ``_module_attributes`` travels as its ``state_dict`` in
+    numpy arrays, under ``_<name>state``; unpickling rebuilds the modules with
+    ``_build_modules()`` (a dict ``{name: module or None}``, from what ``fit`` stored) and
+    loads the weights into them, in eval mode. Put it before ``BaseEstimator`` in the bases.
+    """
+
+    _module_attributes = ("module_",)
+
+    def _build_modules(self):
+        raise NotImplementedError
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._module_attributes:
+            module = state.pop(name, None)
+            if module is not None:
+                state[f"_{name}state"] = state_to_numpy(module)
+        return state
+
+    def __setstate__(self, state):
+        weights = {name: state.pop(f"_{name}state", None) for name in self._module_attributes}
+        self.__dict__.update(state)
+        if all(value is None for value in weights.values()):  # not fitted
+            return
+        for name, module in self._build_modules().items():
+            if module is not None:
+                module = load_numpy_state(module, weights[name]).eval()
+            setattr(self, name, module)
