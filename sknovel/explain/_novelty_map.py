@@ -1,4 +1,11 @@
-"""Where in an image a DEMUD pick's novelty lies: occlusion and gradient heatmaps."""
+"""Where in an image a DEMUD pick's novelty lies: occlusion and gradient heatmaps.
+
+Maps are computed on the picked image as the featurizer sees it. For a list of file paths
+(which may mix sizes, grey and colour) each picked file is read and fitted to one size with the
+package's resize policy (:func:`sknovel.features._images.fit_to_size`: aspect ratio kept,
+scaled to cover, centre crop), so that every map of one call has the same shape; see
+``NoveltyMap``'s `size` parameter for how that size is chosen.
+"""
 
 from numbers import Integral, Real
 
@@ -6,7 +13,15 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.features._images import check_image_array, is_path_sequence, load_image
+from sknovel.features._images import (
+    check_image_array,
+    check_size,
+    featurizer_files_mode,
+    featurizer_input_size,
+    fit_to_size,
+    is_path_sequence,
+    load_image,
+)
 from sknovel.metrics._faithfulness import removal_baseline
 from sknovel.utils._torch import import_torch
 
@@ -56,6 +71,18 @@ class NoveltyMap:
         Images scored at a time.
     random_state : None, int or RandomState, default=None
         SmoothGrad's noise.
+    size : tuple (height, width) or None, default=None
+        Size of the maps, and of the images they are computed on (each fitted to it by the
+        package's resize policy: aspect ratio kept, scaled to cover, centre crop). None:
+        for an array of images, their own size; for a list of paths (of any sizes), the size
+        the featurizer works at -- its ``size`` when set (``PixelFeaturizer``,
+        ``SIFTBoWFeaturizer``); for a ``CNNFeaturizer`` the square its preprocessing scales
+        to before its centre crop (``crop_size`` x 256 / 224; resnet50 x 232 / 224), so
+        the network sees the pixels it saw in ``transform``; else the featurizer's
+        ``input_shape_`` (height, width); for a featurizer with none of these, the files'
+        own size, which must then be one. Files are read grey or colour as the featurizer
+        was fitted (``input_shape_``); grey picks among colour ones are repeated over three
+        channels.
 
     Examples
     --------
@@ -83,6 +110,7 @@ class NoveltyMap:
         noise=0.1,
         batch_size=32,
         random_state=None,
+        size=None,
     ):
         self.featurizer = featurizer
         self.ranker = ranker
@@ -94,6 +122,7 @@ class NoveltyMap:
         self.noise = noise
         self.batch_size = batch_size
         self.random_state = random_state
+        self.size = size
 
     @classmethod
     def from_pipeline(cls, pipeline, **kwargs):
@@ -132,6 +161,7 @@ class NoveltyMap:
                 f"ranker must be a fitted subspace ranker (Demud or SVDRanker); got "
                 f"{type(self.ranker).__name__}."
             )
+        check_size(self.size)
         check_is_fitted(self.ranker, "ranking_")
         if self.method in GRADIENT_METHODS and not hasattr(self.featurizer, "torch_transform"):
             raise TypeError(
@@ -147,7 +177,7 @@ class NoveltyMap:
         ----------
         images : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
             The images the ranker's features were computed from (all of them, in order);
-            from a list of paths only the picked files are read.
+            from a list of paths (of any sizes and modes) only the picked files are read.
         positions : sequence of int, default=None
             Positions in ``ranker.ranking_`` to explain (0 = first pick); None: every pick.
         features : ndarray of shape (n, d), default=None
@@ -156,9 +186,14 @@ class NoveltyMap:
         Returns
         -------
         result : Bunch
-            ``maps`` (k, H, W) float64, larger = more of the pick's novelty; ``positions``;
+            ``maps`` (k, H, W) float64, larger = more of the pick's novelty, (H, W) as
+            described under `size`; ``images`` (k, H, W, C) float in [0, 1], the picked
+            images the maps were computed on (draw the maps over these); ``positions``;
             ``indices`` (the picked rows of `images`); ``scores`` (each pick's score
-            recomputed from its image, equal to ``ranker.scores_`` up to rounding).
+            recomputed from its image as explained: equal to ``ranker.scores_`` up to
+            rounding when the image was not resized; when it was, up to resampling and, for
+            a CNN whose ``crop_size`` x 256 / 224 - ``crop_size`` is odd, a half-pixel
+            difference in where the centre lies (exact geometry at the default 224).
         """
         self._check()
         if features is None:
@@ -167,18 +202,32 @@ class NoveltyMap:
         positions = list(range(n_picks)) if positions is None else [int(p) for p in positions]
         models = self.ranker.selection_models(features, positions)
         indices = self.ranker.ranking_[positions]
+        pictures = picked_images(
+            images,
+            indices,
+            size=self._map_size(images),
+            mode=featurizer_files_mode(self.featurizer),
+        )
         maps, scores = [], []
-        for index, model in zip(indices, models):
-            image = picked_image(images, index)
+        for image, model in zip(pictures, models):
             score_fn = self.score_function(model)
             scores.append(float(score_fn(image[np.newaxis])[0]))
             maps.append(getattr(self, f"_{self.method}")(image.astype(np.float64), model))
         return Bunch(
             maps=np.stack(maps),
+            images=pictures,
             positions=np.array(positions),
             indices=indices,
             scores=np.array(scores),
         )
+
+    def _map_size(self, images):
+        """(height, width) the picks are fitted to, or None (as given); see `size`."""
+        if self.size is not None:
+            return tuple(self.size)
+        if not is_path_sequence(images):
+            return None
+        return featurizer_input_size(self.featurizer)
 
     def score_function(self, model):
         """``images (b, H, W, C) in [0, 1] -> novelty scores (b,)`` under one pick's model.
@@ -283,12 +332,61 @@ class NoveltyMap:
         return np.abs(self._gradients(image[np.newaxis], model)[0]).max(axis=-1)
 
 
-def picked_image(images, index):
-    """Image `index` of an array or list of paths, as float (H, W, C) in [0, 1]."""
-    if is_path_sequence(images):
-        return load_image(images[index])
-    image = check_image_array(np.asarray(images)[index : index + 1], name="images")[0]
-    return image / np.float32(255) if image.dtype == np.uint8 else image
+def picked_image(images, index, *, size=None, mode=None):
+    """Image `index` of an array or list of paths, as float (H, W, C) in [0, 1].
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W[, C]) or list of image file paths
+    index : int
+    size : tuple (height, width) or None, default=None
+        Fit the image to this size (the package's resize policy); None: as it is.
+    mode : {"L", "RGB"} or None, default=None
+        How a file is read (see :func:`sknovel.features.load_image`).
+
+    Returns
+    -------
+    image : ndarray of shape (H, W, C), float
+    """
+    return picked_images(images, [index], size=size, mode=mode)[0]
+
+
+def picked_images(images, indices, *, size=None, mode=None):
+    """Images `indices` of an array or list of paths, as one float (k, H, W, C) array.
+
+    Files are read only for the given indices. Grey files among colour ones are repeated
+    over three channels. Without `size`, the images must share one size.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W[, C]) or list of image file paths
+    indices : sequence of int
+    size : tuple (height, width) or None, default=None
+        Fit every image to this size (the package's resize policy); None: as they are.
+    mode : {"L", "RGB"} or None, default=None
+        How files are read (see :func:`sknovel.features.load_image`).
+
+    Returns
+    -------
+    images : ndarray of shape (k, H, W, C), float in [0, 1]
+        float32, except float arrays taken as they are when `size` is None.
+    """
+    indices = [int(index) for index in indices]
+    if not is_path_sequence(images):
+        picked = check_image_array(np.asarray(images)[indices], name="images")
+        if size is None and picked.dtype != np.uint8:
+            return picked  # float images as given (their dtype kept)
+        return fit_to_size(picked, size)
+    pictures = [load_image(images[index], mode=mode, size=size) for index in indices]
+    if len({picture.shape[-1] for picture in pictures}) > 1:
+        pictures = [np.repeat(p, 3, axis=-1) if p.shape[-1] == 1 else p for p in pictures]
+    shapes = {picture.shape[:2] for picture in pictures}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"The picked image files have different sizes {sorted(shapes)}; pass "
+            "size=(height, width) to fit them to one size."
+        )
+    return np.stack(pictures)
 
 
 def _window_starts(size, side, step):

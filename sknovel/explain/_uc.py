@@ -14,7 +14,15 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from sknovel.features._images import check_image_array, is_path_sequence, iter_image_batches
+from sknovel.features._images import (
+    check_image_array,
+    featurizer_files_mode,
+    featurizer_input_size,
+    files_mode,
+    is_path_sequence,
+    iter_image_batches,
+    load_image,
+)
 from sknovel.utils._torch import (
     import_torch,
     resolve_device,
@@ -33,7 +41,7 @@ from sknovel.utils._training import (
 RESIDUAL_SHIFTS = ("training_mean", "item_mean", "none")
 #: Features whose standard deviation is below this are only centred, not scaled.
 MIN_SCALE = 1e-6
-#: Images mirrored and featurized at a time when ``augment=True``.
+#: Images of an array mirrored and featurized at a time when ``augment=True``.
 MIRROR_CHUNK = 512
 
 
@@ -60,7 +68,8 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         otherwise a clone is fitted on the images given to :meth:`fit`.
     image_size : int, default=64
         Side of the decoded (square) images: a power of two in [8, 256]. Training images are
-        centre-cropped to a square and resized to it.
+        fitted to it by the package's resize policy (scaled, aspect ratio kept, to cover the
+        square, then centre-cropped; see :func:`sknovel.features._images.fit_to_size`).
     width : int, default=256
         Capacity of the decoder: channels of its 4×4 map (halved by every up-convolution,
         at least 16); its fully connected layers have ``4 * width`` units.
@@ -89,6 +98,10 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         long. It helps with spatial feature maps (e.g. ``CNNFeaturizer(layer="_blocks.15")``),
         which change when an image is mirrored; it hurts with globally pooled features, which
         barely do, so that the decoder learns a symmetric blend of an image and its mirror.
+        Image files are mirrored after being fitted to the size the featurizer brings them
+        to (:func:`sknovel.features._images.featurizer_input_size`), so files of mixed
+        sizes are featurized in batches; when that size is unknown, files of one size are
+        featurized together.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the validation split and the order of the images.
         An int gives the same decoder bit for bit on one machine (same torch build and
@@ -243,9 +256,11 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         Parameters
         ----------
         X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
-            The training images, all of one size: uint8 in [0, 255] or float in [0, 1],
-            C in {1, 3, 4} (alpha is dropped). Non-square images are centre-cropped to a
-            square (as the CNN featurizers do) before being resized to `image_size`.
+            The training images: an array (uint8 in [0, 255] or float in [0, 1], C in
+            {1, 3, 4}, alpha dropped), or image files of any sizes and modes (read as
+            :func:`sknovel.features.load_image` does; colour if any file is colour), as
+            far as the featurizer takes them. What the decoder learns to draw is each
+            image fitted to `image_size` x `image_size` (see :meth:`target_images`).
         y : None
             Ignored.
 
@@ -257,7 +272,9 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         targets = _training_targets(X, self.image_size, self.batch_size)
         self.featurizer_ = _fitted_featurizer(self.featurizer, X)
         features = _checked_features(self.featurizer_.transform(X), len(targets))
-        mirrored = _mirrored_features(self.featurizer_, X, len(targets)) if self.augment else None
+        mirrored = None
+        if self.augment:
+            mirrored = _mirrored_features(self.featurizer_, X, len(targets), self.batch_size)
         return self._fit_features(features, targets, mirrored)
 
     def _fit_features(self, features, targets, mirrored=None):
@@ -347,14 +364,16 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     def target_images(self, X):
         """The images as the decoder learns to draw them: square, at `image_size`, in [0, 1].
 
-        Each image is centre-cropped to a square and resized (bilinear, antialiased) to
-        ``image_size``; compare decoded images with these, e.g. in
+        Each image is fitted to ``image_size`` x ``image_size`` by the package's resize
+        policy (:func:`sknovel.features._images.fit_to_size`: scaled with its aspect ratio
+        kept until it covers the square, antialiased bilinear, then centre-cropped), and
+        rounded to 8 bits; compare decoded images with these, e.g. in
         :func:`~sknovel.metrics.inversion_identification_rate`. Needs no fitting.
 
         Parameters
         ----------
         X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
-            Images of one size.
+            An array of images, or files of any sizes and modes (colour if any is colour).
 
         Returns
         -------
@@ -572,9 +591,17 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         from sknovel.explain._uc_network import UCDecoder
 
         feature_mean = np.asarray(state["feature_mean"], dtype=np.float32)
+        _check_decoder_input_width(len(feature_mean), self.featurizer)
         network_config = self._decoder_config(len(feature_mean), int(state["n_channels"]))
         module = UCDecoder(**network_config)
-        module.load_state_dict(state["decoder"])
+        try:
+            module.load_state_dict(state["decoder"])
+        except RuntimeError as error:
+            raise ValueError(
+                "state['decoder'] does not fit a decoder of features of width "
+                f"{len(feature_mean)} (the length of state['feature_mean']) with image_size="
+                f"{self.image_size} and width={self.width}: {str(error)[:300]}"
+            ) from error
         self.featurizer_ = self.featurizer
         self._network_config = network_config
         self.n_features_in_ = len(feature_mean)
@@ -596,6 +623,22 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.requires_fit = True
         return tags
+
+
+def _check_decoder_input_width(n_features, featurizer):
+    """Refuse a saved decoder whose input width is not the featurizer's output width."""
+    width = getattr(featurizer, "n_features_out_", None)
+    if width is None and hasattr(featurizer, "get_feature_names_out"):
+        try:
+            width = len(featurizer.get_feature_names_out())
+        except (AttributeError, TypeError, ValueError):
+            width = None
+    if width is not None and int(width) != n_features:
+        raise ValueError(
+            f"The saved decoder inverts features of width {n_features}, but the featurizer "
+            f"({type(featurizer).__name__}) outputs {int(width)} features; load it with the "
+            "featurizer it was trained on."
+        )
 
 
 def shift_residuals(residuals, selections, how, training_mean):
@@ -634,30 +677,18 @@ def _checked_features(features, n_images):
 
 
 def _training_targets(X, image_size, batch_size):
-    """The training images, centre-cropped square and resized: uint8 (n, S, S, C)."""
+    """The training images fitted to (S, S) by the package's resize policy: uint8 (n, S, S, C).
+
+    Files may mix sizes and modes: they are read colour if any is colour.
+    """
     if not is_path_sequence(X):
         _check_one_size(X)
-        check_image_array(X)
-    torch = import_torch()
-    parts = []
-    for batch in iter_image_batches(X, batch_size):
-        tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch[..., :3], -1, 1)))
-        parts.append(_square(tensor, image_size))
+        X = check_image_array(X)[..., :3]  # alpha dropped
+    parts = [
+        np.round(batch * 255).astype(np.uint8)
+        for batch in iter_image_batches(X, batch_size, size=(image_size, image_size))
+    ]
     return np.concatenate(parts)
-
-
-def _square(tensor, size):
-    """Centre square crop of (b, C, H, W) floats, resized (antialiased) → uint8 (b, S, S, C)."""
-    import torch.nn.functional as F
-
-    height, width = tensor.shape[-2:]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    tensor = tensor[..., top : top + side, left : left + side]
-    if side != size:
-        tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
-    pixels = (tensor.clamp(0, 1) * 255).round().byte()
-    return np.moveaxis(pixels.numpy(), 1, -1)
 
 
 def _check_one_size(X):
@@ -665,20 +696,51 @@ def _check_one_size(X):
         shapes = {np.shape(image) for image in X}
         if len(shapes) > 1:
             raise ValueError(
-                f"X must hold images of one size; got shapes {sorted(shapes)}. Resize them "
-                "first, or pass a list of file paths of one size."
+                f"X must hold images of one size; got shapes {sorted(shapes)}. Pass one "
+                "array of images, or a list of image file paths (which may mix sizes)."
             )
 
 
-def _mirrored_features(featurizer, X, n_images, chunk_size=MIRROR_CHUNK):
-    """Features of the left-right mirror images of X, a chunk of images at a time."""
+def _mirrored_features(featurizer, X, n_images, files_at_once, chunk_size=MIRROR_CHUNK):
+    """Features of the left-right mirror images of X, a chunk of images at a time.
+
+    Files (of any sizes) are read `files_at_once` at a time, as the featurizer reads them
+    (:func:`_mirrored_files`).
+    """
     if is_path_sequence(X):
-        chunks = iter_image_batches(X, chunk_size)
+        parts = list(_mirrored_files(featurizer, X, files_at_once))
     else:
         images = check_image_array(X)
         chunks = (images[start : start + chunk_size] for start in range(0, n_images, chunk_size))
-    parts = [featurizer.transform(np.ascontiguousarray(chunk[:, :, ::-1])) for chunk in chunks]
+        parts = [featurizer.transform(np.ascontiguousarray(chunk[:, :, ::-1])) for chunk in chunks]
     return _checked_features(np.concatenate(parts), n_images)
+
+
+def _mirrored_files(featurizer, paths, files_at_once):
+    """Yield the features of the mirrored files, `files_at_once` files at a time.
+
+    Each file is read with the featurizer's channels and fitted to the size it brings images
+    to before its own work (:func:`~sknovel.features._images.featurizer_input_size`), so the
+    featurizer sees the mirror of what it saw of the file. Where that size is unknown, files
+    are mirrored as they are and those of one size are featurized together.
+    """
+    size = featurizer_input_size(featurizer)
+    mode = featurizer_files_mode(featurizer) or files_mode(paths)
+    for start in range(0, len(paths), files_at_once):
+        mirrored = [
+            np.ascontiguousarray(load_image(path, mode=mode, size=size)[:, ::-1])
+            for path in paths[start : start + files_at_once]
+        ]
+        groups = {}
+        for row, image in enumerate(mirrored):
+            groups.setdefault(image.shape, []).append(row)
+        features = [None] * len(mirrored)
+        for rows in groups.values():
+            chunk = featurizer.transform(np.stack([mirrored[row] for row in rows]))
+            chunk = _checked_features(chunk, len(rows))
+            for row, values in zip(rows, chunk):
+                features[row] = values
+        yield np.stack(features)
 
 
 def _batch(inputs, pixels, rows, device):

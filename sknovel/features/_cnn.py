@@ -163,9 +163,10 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         import_torch()
         architecture = ARCHITECTURES[self.arch]
         source = resolve_weights(self.weights, architecture)
-        seed = torch_seed(self.random_state) if source.path is None else None
+        seed = torch_seed(self.random_state) if source.location is None else None
         crop = self.crop_size or architecture.crop_size
-        self._network_key = (self.arch, source.path, seed, crop)
+        # Packaged and cached weights are keyed by name, not path: found again when unpickled.
+        self._network_key = (self.arch, source.location, seed, crop)
         self._device = resolve_device(self.device)
         network = _network(self._network_key, self._device)
         self.layer_name_ = _resolve_layer(self.layer, architecture, network)
@@ -188,10 +189,14 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         Returns
         -------
         features : ndarray of shape (n, ``n_features_out_``), float32
+            A new array each call, which the caller may modify: the activation cache keeps
+            its own.
         """
         check_is_fitted(self, "layer_name_")
         _check_images(X)
-        return self._activations(X)[self.layer_name_]
+        features = self._activations(X)[self.layer_name_]
+        # The in-process store hands out the arrays it keeps; joblib and memory=False make new.
+        return features.copy() if self.memory is None else features
 
     def torch_transform(self, images):
         """Differentiable features of a batch of image tensors (for gradient explainers).
@@ -341,12 +346,12 @@ def _recorder(name, latest):
 
 def _network(key, device):
     torch = import_torch()
-    arch, path, seed, _ = key
+    arch, location, seed, _ = key
     cache_key = (key, str(device))
     if cache_key not in _NETWORKS:
         architecture = ARCHITECTURES[arch]
         if seed is None:
-            network = load_weights(architecture.build(), path)
+            network = load_weights(architecture.build(), location)
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)

@@ -4,6 +4,55 @@ Images are handed to featurizers either as an array -- (n, H, W) greyscale or (n
 channels-last, uint8 in [0, 255] or float in [0, 1] -- or as a sequence of file paths, read
 with Pillow one batch at a time so that memory stays bounded by the batch size.
 Every batch comes out as float32 (b, H, W, C) in [0, 1].
+
+One resize policy
+-----------------
+Wherever images of different sizes must become one size (``size=(height, width)`` of
+:func:`load_image`, :func:`iter_image_batches`, ``PixelFeaturizer``, ``SIFTBoWFeaturizer``,
+the maps of ``NoveltyMap``), :func:`fit_to_size` applies the same rule: scale the image,
+keeping its aspect ratio, until it just covers (height, width) -- the shorter side (relative
+to the target) fits exactly -- with antialiased bilinear interpolation on float pixels, then
+cut the centred (height, width) window. Nothing is stretched and nothing is padded; a 1 x 1
+image becomes a uniform one. ``CNNFeaturizer`` follows the same rule in torch: its shorter
+side goes to ``crop_size x 256 / 224`` and the centre ``crop_size`` square is kept.
+
+How files are read
+------------------
+Every Pillow mode becomes float32 in [0, 1], one channel (grey) or three (colour):
+
+=================================  ========  ==============================================
+Pillow mode                        channels  values
+=================================  ========  ==============================================
+``1`` (bilevel)                    grey      0 or 1
+``L``                              grey      / 255
+``I;16``, ``I;16L/B/N`` (16 bit)   grey      / 65535
+``I`` (32-bit int)                 grey      / 65535: Pillow hands 16-bit data over as ``I``
+                                             (PNG, TIFF, PGM); values outside [0, 65535]
+                                             are an error naming the file
+``F`` (32-bit float)               grey      as stored; they must lie in [0, 1] (else an
+                                             error naming the file), as for float arrays
+``LA``, ``La``                     grey      composited over white (see below)
+``P`` (palette)                    colour    the palette's RGB; transparency composited
+``RGB``, ``CMYK``, ``YCbCr``, ...  colour    Pillow's conversion to RGB, / 255
+``RGBA``, ``RGBa``, ``PA``         colour    composited over white
+=================================  ========  ==============================================
+
+**Transparency** (an alpha channel, or a ``transparency`` entry of a palette, grey or RGB
+image) is composited over a white background, ``value x alpha + 1 x (1 - alpha)``, as an image
+viewer on a white page shows it, so that what hides under transparent pixels never reaches the
+features. Pillow keeps at most 8 bits per colour channel (16-bit RGB files arrive as 8-bit).
+
+**Grey and colour in one list of files**: when a list of paths mixes grey and colour files,
+every file is read as colour (grey repeated over three channels) -- whenever any file is
+colour, the whole list is; :func:`files_mode` decides by reading file headers, stopping at the
+first colour file. A featurizer fitted on files keeps the channels it was fitted with.
+``CNNFeaturizer`` always reads colour.
+
+**Orientation**: a file whose EXIF ``Orientation`` tag (0x0112, e.g. a phone photo taken
+upright, stored sideways) says it is rotated or mirrored is turned upright as it is read, as
+every image viewer shows it; heights, widths and the resize policy apply to the upright
+image. An EXIF block Pillow cannot parse is ignored (the pixels are used as stored), as
+viewers do.
 """
 
 import os
@@ -16,6 +65,13 @@ from sklearn.utils import Bunch
 
 #: File suffixes (lower case) that :func:`load_image_folder` treats as images.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+#: Pillow modes read as one grey channel; every other mode is read as colour.
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+_ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+#: EXIF tag number of the orientation.
+EXIF_ORIENTATION = 0x0112
 
 
 def is_path_sequence(images):
@@ -33,7 +89,7 @@ def check_image_array(images, *, name="X"):
     Parameters
     ----------
     images : ndarray of shape (n, H, W) or (n, H, W, C)
-        uint8 in [0, 255] or float in [0, 1], C in {1, 3, 4}.
+        uint8 in [0, 255] or float in [0, 1], C in {1, 3, 4}; H and W at least 1.
     name : str, default="X"
         Parameter name used in error messages.
 
@@ -49,6 +105,11 @@ def check_image_array(images, *, name="X"):
         )
     if images.shape[0] == 0:
         raise ValueError(f"{name} holds no images (shape {images.shape}).")
+    if images.shape[1] == 0 or images.shape[2] == 0:
+        raise ValueError(
+            f"{name} holds images without pixels: shape {images.shape} has height "
+            f"{images.shape[1]} and width {images.shape[2]}; both must be at least 1."
+        )
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.shape[-1] not in (1, 3, 4):
@@ -83,17 +144,210 @@ def check_size(size, *, name="size"):
         raise ValueError(f"{name} must be None or (height, width) of positive ints; got {size!r}.")
 
 
+def fit_geometry(shape, size):
+    """Where the resize policy puts an image of `shape`: its resized shape and crop corner.
+
+    Parameters
+    ----------
+    shape : tuple (height, width)
+        The image's size, both at least 1.
+    size : tuple (height, width)
+        The target size.
+
+    Returns
+    -------
+    resized : tuple (height, width)
+        The size the image is scaled to (aspect ratio kept, covering `size`).
+    corner : tuple (top, left)
+        The top-left corner of the centred `size` window in the resized image.
+    """
+    height, width = (int(v) for v in shape)
+    if height < 1 or width < 1:
+        raise ValueError(f"Cannot resize an image of {height} x {width} pixels.")
+    scale = max(size[0] / height, size[1] / width)
+    resized = (max(size[0], round(height * scale)), max(size[1], round(width * scale)))
+    corner = (int(round((resized[0] - size[0]) / 2.0)), int(round((resized[1] - size[1]) / 2.0)))
+    return resized, corner
+
+
+def fit_to_size(images, size):
+    """Apply the package's one resize policy to an image or a batch of images.
+
+    The image is scaled, keeping its aspect ratio, until it just covers `size`
+    (antialiased bilinear interpolation of float pixels, Pillow's), then the centred
+    `size` window is kept. Images already of `size` are returned unchanged.
+
+    Parameters
+    ----------
+    images : ndarray of shape (H, W, C) or (n, H, W, C)
+        Float pixels in [0, 1] (uint8 is divided by 255).
+    size : tuple (height, width) or None
+        None returns `images` as float32 unchanged.
+
+    Returns
+    -------
+    fitted : ndarray of shape (size[0], size[1], C) or (n, size[0], size[1], C), float32
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images / np.float32(255)
+    images = images.astype(np.float32, copy=False)
+    if size is None:
+        return images
+    check_size(size)
+    if images.ndim == 4:
+        if tuple(images.shape[1:3]) == tuple(size):
+            return images
+        return np.stack([fit_to_size(image, size) for image in images])
+    if images.ndim != 3:
+        raise ValueError(f"fit_to_size needs (H, W, C) or (n, H, W, C); got {images.shape}.")
+    if tuple(images.shape[:2]) == tuple(size):
+        return images
+    from PIL import Image
+
+    (height, width), (top, left) = fit_geometry(images.shape[:2], size)
+    channels = []
+    for channel in np.moveaxis(images, -1, 0):
+        resized = np.ascontiguousarray(channel)
+        if resized.shape != (height, width):
+            resized = np.asarray(
+                Image.fromarray(resized).resize((width, height), Image.Resampling.BILINEAR)
+            )
+        channels.append(resized[top : top + size[0], left : left + size[1]])
+    return np.clip(np.stack(channels, axis=-1), 0, 1).astype(np.float32, copy=False)
+
+
+def torch_fit_to_size(images, size):
+    """:func:`fit_to_size` for torch tensors (n, C, H, W), differentiable.
+
+    Uses torch's antialiased bilinear interpolation, which matches Pillow's to within float
+    rounding.
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (n, C, H, W)
+    size : tuple (height, width)
+
+    Returns
+    -------
+    fitted : torch.Tensor of shape (n, C, size[0], size[1])
+    """
+    import torch.nn.functional as F
+
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    resized, (top, left) = fit_geometry(images.shape[-2:], size)
+    if resized != tuple(images.shape[-2:]):
+        images = F.interpolate(images, size=resized, mode="bilinear", antialias=True)
+    return images[..., top : top + size[0], left : left + size[1]]
+
+
+def files_mode(paths):
+    """``"RGB"`` if any of the files is colour (by its header), else ``"L"``.
+
+    Reads headers only, and stops at the first colour file; unreadable files are passed over
+    (reading them later raises an error that names them).
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+
+    Returns
+    -------
+    mode : {"L", "RGB"}
+    """
+    from PIL import Image
+
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                if image.mode not in GREY_MODES:
+                    return "RGB"
+        except Exception:  # noqa: BLE001 - reported when the file is read
+            continue
+    return "L"
+
+
+def featurizer_input_size(featurizer):
+    """The (height, width) a fitted featurizer brings images to before its own work, or None.
+
+    Images fitted to this size by :func:`fit_to_size` give the featurizer what it would see
+    of the originals (up to resampling): its ``size`` when set (``PixelFeaturizer``,
+    ``SIFTBoWFeaturizer``); for ``CNNFeaturizer`` the square its shorter side is scaled to
+    before the centre crop (``crop_size x 256 / 224``; resnet50 ``x 232 / 224``); else the
+    (height, width) of a 3-d ``input_shape_`` (the one size it was fitted on). None when
+    unknown (the featurizer takes images as they come).
+
+    Parameters
+    ----------
+    featurizer : transformer
+
+    Returns
+    -------
+    size : tuple (height, width) or None
+    """
+    if getattr(featurizer, "size", None) is not None:
+        return tuple(int(v) for v in featurizer.size)
+    shape = getattr(featurizer, "input_shape_", None)
+    if shape is None or len(shape) != 3:
+        return None
+    from ._cnn import CNNFeaturizer
+    from ._networks import ARCHITECTURES
+
+    if isinstance(featurizer, CNNFeaturizer):
+        architecture = ARCHITECTURES[featurizer.arch]
+        side = round(shape[0] * architecture.resize_size / architecture.crop_size)
+        return (side, side)
+    return (int(shape[0]), int(shape[1]))
+
+
+def featurizer_files_mode(featurizer):
+    """How to read files for a fitted featurizer: ``"L"``/``"RGB"`` as its input, or None.
+
+    Parameters
+    ----------
+    featurizer : transformer
+
+    Returns
+    -------
+    mode : {"L", "RGB"} or None
+        From the channels of a 3-d ``input_shape_`` (1 or 3); None otherwise.
+    """
+    shape = getattr(featurizer, "input_shape_", None)
+    if shape is None or len(shape) != 3 or shape[-1] not in (1, 3):
+        return None
+    return "L" if shape[-1] == 1 else "RGB"
+
+
+def _pil_errors():
+    from PIL import Image, UnidentifiedImageError
+
+    return (
+        OSError,
+        UnidentifiedImageError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    )
+
+
 def load_image(path, *, mode=None, size=None):
     """Read one image file as a float32 (H, W, C) array in [0, 1].
+
+    Every Pillow mode is scaled by its real range (16-bit data by 65535, 8-bit by 255,
+    floats as they are), transparency is composited over white, and an EXIF orientation
+    is applied (the image comes out upright, as viewers show it); the module docstring
+    has the table.
 
     Parameters
     ----------
     path : str or os.PathLike
     mode : {"L", "RGB"} or None, default=None
-        Pillow mode to convert to; None keeps greyscale as "L" and turns anything else
-        into "RGB".
+        ``"L"``: one grey channel (colour by Pillow's ITU-R BT.601 luma); ``"RGB"``: three
+        channels (grey repeated); None: grey modes give one channel, others three.
     size : tuple (height, width) or None, default=None
-        Resize to this size (bilinear) when given.
+        Fit the image to this size with the package's resize policy (:func:`fit_to_size`:
+        aspect ratio kept, shorter side covering, centre crop).
 
     Returns
     -------
@@ -102,36 +356,113 @@ def load_image(path, *, mode=None, size=None):
     Raises
     ------
     ValueError
-        If the file is missing, unreadable or not an image; the message names the file.
+        If the file is missing, unreadable, truncated, not an image, without pixels, a
+        decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, when Pillow
+        raises) or holds values outside its mode's range; the message names the file.
     """
-    from PIL import Image, UnidentifiedImageError
+    if mode not in (None, "L", "RGB"):
+        raise ValueError(f"mode must be None, 'L' or 'RGB'; got {mode!r}.")
+    check_size(size)
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
+            _check_has_pixels(image)
             image.load()
-            if mode is None:
-                mode = "L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-            image = image.convert(mode)
-            if size is not None:
-                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+            array = _to_float(_upright(image), mode)
+    except _pil_errors() as error:
         raise ValueError(f"Cannot read image file {os.fspath(path)!r}: {error}") from error
-    return array[..., np.newaxis] if array.ndim == 2 else array
+    return fit_to_size(array, size)
 
 
-def iter_image_batches(images, batch_size, *, size=None, name="X"):
+def _upright(image):
+    """`image` turned as its EXIF orientation says (a new image), or `image` itself."""
+    from PIL import Image
+
+    turns = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }
+    try:
+        turn = turns.get(image.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - unparsable EXIF: the pixels as stored, as viewers do
+        return image
+    return image if turn is None else image.transpose(turn)
+
+
+def _check_has_pixels(image):
+    if image.width < 1 or image.height < 1:
+        raise ValueError(f"it has no pixels ({image.width} x {image.height})")
+
+
+def _to_float(image, mode):
+    """A loaded Pillow image as float32 (H, W, C) in [0, 1] (see the module docstring)."""
+    grey = image.mode in GREY_MODES
+    if grey and image.mode not in ("1", "L", "LA", "La"):
+        array = _wide_grey(image)[..., np.newaxis]
+    else:
+        alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
+        if grey:
+            target = "L" if mode in (None, "L") else "RGB"
+        else:
+            target = "RGB" if mode in (None, "RGB") else "L"
+            image = image.convert("RGBA" if alpha else "RGB")  # P, CMYK, YCbCr, ... to RGB
+        image = image.convert(target + "A" if alpha else target)
+        array = np.asarray(image, dtype=np.float32) / np.float32(255)
+        if array.ndim == 2:
+            array = array[..., np.newaxis]
+        if alpha:
+            opacity = array[..., -1:]
+            array = array[..., :-1] * opacity + (1 - opacity)
+    if mode == "RGB" and array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return array
+
+
+def _wide_grey(image):
+    """Float (H, W) in [0, 1] of a 16-bit, 32-bit int or float grey image."""
+    values = np.asarray(image)
+    if image.mode in _SIXTEEN_BIT_MODES:
+        return values.astype(np.float32) / np.float32(65535)
+    if image.mode == "I":
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 65535:
+            raise ValueError(
+                f"its 32-bit integer pixels (mode I) lie in [{low}, {high}]; sknovel reads "
+                "mode I as 16-bit data in [0, 65535] -- save it as 8- or 16-bit"
+            )
+        return values.astype(np.float32) / np.float32(65535)
+    values = values.astype(np.float32)  # mode F
+    if not np.all(np.isfinite(values)):
+        raise ValueError("its float pixels (mode F) contain NaN or infinity")
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"its float pixels (mode F) lie in [{low:.4g}, {high:.4g}]; sknovel reads float "
+            "images as values in [0, 1] -- rescale it"
+        )
+    return values
+
+
+def iter_image_batches(images, batch_size, *, size=None, mode=None, name="X"):
     """Yield float32 batches (b, H, W, C) in [0, 1] of an image array or list of paths.
 
     Files are read only when their batch is due. All images must share one size unless
-    `size` is given (then every file is resized to it); the first file fixes the number of
-    channels for a list of paths.
+    `size` is given (then every image is fitted to it by :func:`fit_to_size`).
 
     Parameters
     ----------
     images : ndarray or sequence of paths
     batch_size : int
     size : tuple (height, width) or None, default=None
+    mode : {"L", "RGB"} or None, default=None
+        How files are read (see :func:`load_image`); None: ``"RGB"`` if any file is
+        colour, else ``"L"`` (:func:`files_mode`). Ignored for arrays.
     name : str, default="X"
 
     Yields
@@ -141,47 +472,27 @@ def iter_image_batches(images, batch_size, *, size=None, name="X"):
     if not is_path_sequence(images):
         array = check_image_array(images, name=name)
         for start in range(0, len(array), batch_size):
-            batch = array[start : start + batch_size]
-            if batch.dtype == np.uint8:
-                batch = batch / np.float32(255)
-            yield _resize_batch(batch.astype(np.float32, copy=False), size)
+            yield fit_to_size(array[start : start + batch_size], size)
         return
     if len(images) == 0:
         raise ValueError(f"{name} is an empty list of image files.")
-    first = load_image(images[0], size=size)
-    mode = "L" if first.shape[-1] == 1 else "RGB"
+    if mode is None:
+        mode = files_mode(images)
+    first = None
     for start in range(0, len(images), batch_size):
         batch = []
         for path in images[start : start + batch_size]:
             image = load_image(path, mode=mode, size=size)
-            if image.shape != first.shape:
+            if first is None:
+                first = (path, image.shape)
+            elif image.shape != first[1]:
                 raise ValueError(
                     f"Image file {os.fspath(path)!r} has shape {image.shape} but "
-                    f"{os.fspath(images[0])!r} has {first.shape}; pass size=(height, width) "
-                    "to resize every image to one size."
+                    f"{os.fspath(first[0])!r} has {first[1]}; pass size=(height, width) "
+                    "to fit every image to one size."
                 )
             batch.append(image)
         yield np.stack(batch)
-
-
-def _resize_batch(batch, size):
-    if size is None or tuple(batch.shape[1:3]) == tuple(size):
-        return batch
-    from PIL import Image
-
-    resized = [
-        np.stack(
-            [
-                np.asarray(
-                    Image.fromarray(channel).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                )
-                for channel in np.moveaxis(image, -1, 0)
-            ],
-            axis=-1,
-        )
-        for image in batch
-    ]
-    return np.clip(np.stack(resized), 0, 1).astype(np.float32)
 
 
 def load_image_folder(
@@ -198,15 +509,19 @@ def load_image_folder(
     suffixes : tuple of str, default=IMAGE_SUFFIXES
         File suffixes (case-insensitive) that count as images.
     on_error : {"raise", "skip"}, default="raise"
-        What to do with a file Pillow cannot read: raise an error naming it, or leave it
-        out and report it in ``skipped``. Checking opens every file's header once.
+        What to do with a file Pillow cannot read: raise an error naming it (when it is
+        read), or leave it out and report it in ``skipped`` with the reason in
+        ``skip_reasons``. Checking decodes every file once at listing (JPEGs at 1/8 scale,
+        which still reads all their data): it catches truncated files, bad data, files
+        without pixels and decompression bombs, at the cost of about one decode per file.
 
     Returns
     -------
     result : Bunch
         ``paths`` (list of str, sorted), ``labels`` (int array or None), ``class_names``
         (list of str or None), ``kept_indices`` (indices of the kept files among all image
-        files found, sorted) and ``skipped`` (list of str).
+        files found, sorted), ``skipped`` (list of str, the left-out files) and
+        ``skip_reasons`` (list of str, why each was left out, parallel to ``skipped``).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
@@ -217,12 +532,14 @@ def load_image_folder(
     found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
     if not found:
         raise ValueError(f"No image files ({', '.join(wanted)}) below {os.fspath(folder)!r}.")
-    kept, skipped = [], []
+    kept, skipped, reasons = [], [], []
     for index, path in enumerate(found):
-        if on_error == "skip" and not _readable(path):
-            skipped.append(str(path))
-        else:
+        reason = image_file_problem(path) if on_error == "skip" else None
+        if reason is None:
             kept.append(index)
+        else:
+            skipped.append(str(path))
+            reasons.append(reason)
     paths = [str(found[i]) for i in kept]
     labels = class_names = None
     if labels_from_subfolders:
@@ -240,15 +557,38 @@ def load_image_folder(
         class_names=class_names,
         kept_indices=np.array(kept, dtype=np.intp),
         skipped=skipped,
+        skip_reasons=reasons,
     )
 
 
-def _readable(path):
+def image_file_problem(path):
+    """Why Pillow cannot use the file at `path`, or None when it decodes completely.
+
+    Verifies the file's structure, then decodes it on a fresh open (JPEGs at reduced scale:
+    the decoder still reads every byte, so truncation is found at an eighth of the cost).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    reason : str or None
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as image:
+            _check_has_pixels(image)
             image.verify()
-    except Exception:  # noqa: BLE001 - any failure means Pillow cannot use the file
-        return False
-    return True
+        with Image.open(path) as image:
+            if image.format == "JPEG":
+                image.draft(image.mode, (1, 1))
+            image.load()
+            if image.mode in ("I", "F"):
+                _wide_grey(image)
+    except Image.DecompressionBombError as error:
+        return f"decompression bomb: {error}"
+    except Exception as error:  # noqa: BLE001 - any failure means Pillow cannot use the file
+        return str(error) or type(error).__name__
+    return None

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._images import check_size, is_path_sequence, iter_image_batches
+from ._images import check_size, files_mode, is_path_sequence, iter_image_batches, torch_fit_to_size
 
 #: ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -22,10 +22,14 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     size : tuple of int (height, width) or None, default=None
-        Resize every image to this size (bilinear) first; None keeps the input size, and
-        then all images must share one size.
+        Fit every image to this size first with the package's resize policy: scaled with its
+        aspect ratio kept (antialiased bilinear) until it covers (height, width), then
+        centre-cropped; so files of mixed sizes are fine. None keeps the input size, and then
+        all images must share one size.
     grayscale : bool, default=False
-        Convert colour images to one luma channel (ITU-R BT.601 weights).
+        Convert colour images to one luma channel (ITU-R BT.601 weights). Otherwise a list
+        of files that mixes grey and colour is read as colour (grey repeated), decided in
+        :meth:`fit` and kept by :meth:`transform`.
     batch_size : int, default=256
         Images read and converted at a time; bounds memory for lists of files.
 
@@ -56,8 +60,8 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
         self.grayscale = grayscale
         self.batch_size = batch_size
 
-    def _batches(self, X):
-        for batch in iter_image_batches(X, self.batch_size, size=self.size):
+    def _batches(self, X, mode=None):
+        for batch in iter_image_batches(X, self.batch_size, size=self.size, mode=mode):
             if self.grayscale and batch.shape[-1] != 1:
                 batch = (batch[..., :3] @ _LUMA)[..., np.newaxis]
             yield batch
@@ -77,7 +81,10 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
         self : PixelFeaturizer
         """
         check_size(self.size)
-        first = next(self._batches(X[:1] if is_path_sequence(X) else X))
+        mode = None
+        if is_path_sequence(X) and len(X):
+            mode = "L" if self.grayscale else files_mode(X)
+        first = next(self._batches(X[:1] if is_path_sequence(X) else X, mode))
         self.input_shape_ = tuple(int(v) for v in first.shape[1:])
         self.n_features_out_ = int(np.prod(self.input_shape_))
         return self
@@ -95,7 +102,8 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "input_shape_")
         rows = []
-        for batch in self._batches(X):
+        mode = "L" if self.grayscale or self.input_shape_[-1] == 1 else "RGB"
+        for batch in self._batches(X, mode):
             if batch.shape[1:] != self.input_shape_:
                 raise ValueError(
                     f"X has images of shape {batch.shape[1:]} after preprocessing, but "
@@ -110,20 +118,18 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         images : torch.Tensor of shape (n, C, H, W)
-            Float pixels in [0, 1]; may require grad. Resizing (when ``size`` is set) uses
-            torch's antialiased bilinear interpolation, close to but not bit-identical with
-            Pillow's in :meth:`transform`.
+            Float pixels in [0, 1]; may require grad. Fitting to ``size`` (when set) follows
+            the same policy with torch's antialiased bilinear interpolation, equal to
+            Pillow's in :meth:`transform` up to float rounding.
 
         Returns
         -------
         features : torch.Tensor of shape (n, ``n_features_out_``)
         """
         check_is_fitted(self, "input_shape_")
-        import torch.nn.functional as F
-
         x = images
-        if self.size is not None and tuple(x.shape[-2:]) != tuple(self.size):
-            x = F.interpolate(x, size=tuple(self.size), mode="bilinear", antialias=True)
+        if self.size is not None:
+            x = torch_fit_to_size(x, tuple(self.size))
         if self.grayscale and x.shape[1] != 1:
             luma = x.new_tensor(_LUMA).view(1, 3, 1, 1)
             x = (x[:, :3] * luma).sum(dim=1, keepdim=True)

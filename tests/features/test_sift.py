@@ -131,6 +131,36 @@ def test_files_of_mixed_sizes(tmp_path):
     assert resized.transform(paths).shape == (len(paths), 4)
 
 
+def test_size_follows_the_shared_resize_policy(tmp_path):
+    from sknovel.features._images import fit_to_size
+
+    grey = (IMAGES[..., 0].astype(np.float32)[:, :, :24] * 0.9).astype(np.uint8)  # 32 x 24
+    fitted = np.rint(fit_to_size(grey[..., None], (20, 20))[..., 0] * 255).astype(np.uint8)
+    resized = SIFTBoWFeaturizer(4, size=(20, 20), random_state=0).fit(grey)
+    plain = SIFTBoWFeaturizer(4, random_state=0).fit(fitted)
+    np.testing.assert_array_equal(resized.cluster_centers_, plain.cluster_centers_)
+    paths = []
+    for i, image in enumerate(grey):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    np.testing.assert_array_equal(resized.transform(paths), plain.transform(fitted))
+
+
+def test_one_pixel_and_empty_images(tmp_path):
+    dot = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1), (9, 9, 9)).save(dot)
+    paths = [str(dot)]
+    for i, image in enumerate(IMAGES[:3]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    for size in (None, (16, 16)):
+        featurizer = SIFTBoWFeaturizer(3, size=size, random_state=0).fit(paths)
+        features = featurizer.transform(paths)
+        assert features[0].tolist() == [0.0, 0.0, 0.0] and featurizer.n_images_without_keypoints_
+    with pytest.raises(ValueError, match="without pixels"):
+        SIFTBoWFeaturizer(3).fit(np.zeros((2, 0, 8), dtype=np.uint8))  # was cv2.error
+
+
 def test_missing_opencv_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(ImportError, match=r'pip install "sknovel\[sift\]"'):

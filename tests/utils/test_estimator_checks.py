@@ -15,8 +15,8 @@ class _PublicAttribute(PixelFeaturizer):
 
 
 class _BatchDependent(PixelFeaturizer):
-    def _batches(self, X):
-        for batch in super()._batches(X):
+    def _batches(self, X, mode=None):
+        for batch in super()._batches(X, mode):
             yield batch - batch.mean()
 
 
