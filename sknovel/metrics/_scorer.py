@@ -3,6 +3,7 @@
 from numbers import Integral
 
 from sklearn.pipeline import Pipeline as _SkPipeline
+from sklearn.utils.validation import _num_samples
 
 from ._discovery import discovery_nauc
 
@@ -80,9 +81,33 @@ class DiscoveryScorer:
         self.t = t
 
     def __call__(self, estimator, X, y):
-        """nAUC (0-100] of the discovery curve of `estimator`'s ranking of X, labelled y."""
+        """nAUC (0-100] of the discovery curve of `estimator`'s ranking of X, labelled y.
+
+        Parameters
+        ----------
+        estimator : fitted ranker or Pipeline ending in one
+        X : array-like or sequence of shape (n_samples, ...)
+            Input of the estimator.
+        y : array-like of shape (n_samples,)
+            Class label of every row of X.
+
+        Returns
+        -------
+        nauc : float
+        """
         if y is None:
             raise ValueError("y (class labels) is required to score discovery.")
+        n_samples, n_labels = _num_samples(X), _num_samples(y)
+        if n_labels != n_samples:
+            raise ValueError(
+                f"y has {n_labels} labels but X has {n_samples} samples; the scorer needs "
+                "one class label per row of X."
+            )
+        if self.t is not None and self.t > n_samples:
+            raise ValueError(
+                f"t={self.t} is larger than the number of samples scored ({n_samples}); "
+                "use a smaller t, or t=None to cover every row."
+            )
         ranking = ranking_of(estimator, X, n_selections=self.t)
         return discovery_nauc(y, ranking, t=self.t)
 

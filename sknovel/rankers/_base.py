@@ -1,30 +1,79 @@
 """The contract every sknovel ranker shares: ranking, scores, explanations, warm-start ranking."""
 
 import hashlib
+import warnings
 from abc import abstractmethod
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._subspace import column_mean, residual_scores
+from ._subspace import CHUNK_ROWS, residual_scores
 
-#: Rows sampled (evenly spaced) into a data fingerprint, beside the shape and column means.
-_FINGERPRINT_ROWS = 32
+#: Data whose largest magnitude lies outside this range are modelled after scaling by a power of
+#: two (exact in floating point), so that sums of squares neither overflow nor underflow.
+_SAFE_MAGNITUDE = (1e-100, 1e100)
+#: New data more than this far above the fitted data's scale would overflow squared distances.
+_MAX_SCALED_MAGNITUDE = 1e150
+
+#: K when ``n_components=None``, if the data leave room for it.
+DEFAULT_N_COMPONENTS = 10
 
 
-def data_fingerprint(X, mean=None):
-    """A cheap digest that tells whether two arrays are (almost surely) the same data.
+class IntegerInterval(Interval):
+    """``Interval(Integral, ...)`` that refuses booleans (scikit-learn's accepts ``True`` as 1).
 
-    Hashes the shape, dtype, the column means (computed if not given) and a few evenly spaced
-    rows, so it costs one pass over X and no copy.
+    Parameters
+    ----------
+    left : int or None
+        Lower bound.
+    right : int or None
+        Upper bound.
+    closed : {"left", "right", "both", "neither"}
+        Which bounds are included.
+    """
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        """Whether `val` is an integer (not a bool) within the bounds."""
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+    def __str__(self):
+        return super().__str__().replace("an int", "an int (not a bool)", 1)
+
+
+#: The constraint of every ``n_selections`` (constructor and ``rank``).
+N_SELECTIONS_CONSTRAINT = [IntegerInterval(1, None, closed="left"), None]
+
+
+def data_fingerprint(X):
+    """A content hash of `X`: equal for equal data, different after any edit of any value.
+
+    blake2b over the shape, the dtype and every byte of the rows in C order (block by block, so
+    a non-contiguous array or a memmap is hashed without a copy of the whole of it): one pass
+    over X. Two arrays that differ in a single value, or in the order of two rows, differ here.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    fingerprint : str
     """
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr((X.shape, X.dtype.str)).encode())
-    digest.update(np.ascontiguousarray(column_mean(X) if mean is None else mean).tobytes())
-    rows = np.unique(np.linspace(0, X.shape[0] - 1, _FINGERPRINT_ROWS).astype(np.intp))
-    digest.update(np.ascontiguousarray(X[rows]).tobytes())
+    if X.flags.c_contiguous:
+        digest.update(memoryview(X).cast("B"))
+        return digest.hexdigest()
+    for start in range(0, X.shape[0], CHUNK_ROWS):
+        block = np.ascontiguousarray(X[start : start + CHUNK_ROWS])
+        digest.update(memoryview(block).cast("B"))
     return digest.hexdigest()
 
 
@@ -38,6 +87,59 @@ def check_n_selections(n_selections, n_samples, *, name="n_selections"):
             f"pass {name}=None to rank every row."
         )
     return int(n_selections)
+
+
+def resolve_rank_n_selections(n_selections, default, n_samples, caller):
+    """How many rows ``rank`` ranks: `n_selections` checked, or `default` capped at the rows.
+
+    Parameters
+    ----------
+    n_selections : int or None
+        What the caller of ``rank`` asked for; validated like the constructor's parameter.
+    default : int or None
+        The estimator's ``n_selections``; None means every row.
+    n_samples : int
+        Rows of the data being ranked.
+    caller : str
+        Named in the error message, e.g. ``"Demud.rank"``.
+
+    Returns
+    -------
+    n_selections : int
+    """
+    validate_parameter_constraints(
+        {"n_selections": N_SELECTIONS_CONSTRAINT}, {"n_selections": n_selections}, caller
+    )
+    if n_selections is None:
+        return n_samples if default is None else min(int(default), n_samples)
+    if n_selections > n_samples:
+        raise ValueError(
+            f"n_selections={n_selections} is larger than the number of rows of X "
+            f"({n_samples}); pass at most {n_samples}, or n_selections=None to rank "
+            "min(the estimator's n_selections, the number of rows) of them."
+        )
+    return int(n_selections)
+
+
+def _max_magnitude(X):
+    top = 0.0
+    for start in range(0, X.shape[0], CHUNK_ROWS):
+        block = X[start : start + CHUNK_ROWS]
+        if block.size:
+            top = max(top, float(block.max()), -float(block.min()))
+    return top
+
+
+def scale_exponent(X):
+    """e such that ``X * 2**-e`` has its largest magnitude near 1, or 0 where none is needed.
+
+    Only data whose largest magnitude is outside ``[1e-100, 1e100]`` get an exponent: their
+    squared distances would overflow or lose their precision to underflow.
+    """
+    top = _max_magnitude(X)
+    if top == 0 or _SAFE_MAGNITUDE[0] <= top <= _SAFE_MAGNITUDE[1]:
+        return 0
+    return int(np.frexp(top)[1])
 
 
 class BaseRanker(BaseEstimator):
@@ -65,12 +167,15 @@ class BaseRanker(BaseEstimator):
             # scikit-learn's messages do not always say which argument was wrong.
             raise type(error)(f"Invalid X for {type(self).__name__}: {error}") from error
 
-    def _remember_data(self, X, mean=None):
-        self._fingerprint = data_fingerprint(X, mean)
+    def _remember_data(self, X):
+        self._fingerprint = data_fingerprint(X)
         self.n_samples_fit_ = X.shape[0]
 
     def is_fitted_on(self, X):
-        """Whether `X` is the data this ranker was fitted on (compared by fingerprint).
+        """Whether `X` is the data this ranker was fitted on.
+
+        Compared by a content hash of every value (:func:`data_fingerprint`), so any edit of
+        the data -- a changed value, two rows swapped -- makes it other data.
 
         Parameters
         ----------
@@ -89,6 +194,9 @@ class BaseRanker(BaseEstimator):
     def _rank(self, X, n_selections):
         """Rank validated rows `X`; return a Bunch with at least ``indices`` and ``scores``."""
 
+    def _rank_validated(self, X, n_selections):
+        return self._rank(X, n_selections)
+
     def rank(self, X, *, n_selections=None, return_explanation=False):
         """Rank new rows against what the fitted model already knows.
 
@@ -99,8 +207,8 @@ class BaseRanker(BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             New items, e.g. today's downlink to be ranked against the archive.
         n_selections : int or None, default=None
-            How many items to rank; None uses the estimator's ``n_selections`` (and all rows
-            when that is None too).
+            How many items to rank, at most ``n_samples``. None uses the estimator's
+            ``n_selections``, capped at ``n_samples`` (all rows when it is None too).
         return_explanation : bool, default=False
             Return a Bunch (``indices``, ``scores``, and for subspace rankers ``selections``,
             ``expected``, ``residuals``) instead of the bare ranking.
@@ -112,10 +220,10 @@ class BaseRanker(BaseEstimator):
         """
         check_is_fitted(self, self._fitted_marker)
         X = self._validate(X, reset=False)
-        n_selections = check_n_selections(
-            self.n_selections if n_selections is None else n_selections, X.shape[0]
+        n_selections = resolve_rank_n_selections(
+            n_selections, self.n_selections, X.shape[0], f"{type(self).__name__}.rank"
         )
-        result = self._rank(X, n_selections)
+        result = self._rank_validated(X, n_selections)
         if not return_explanation:
             return result.indices
         return result
@@ -124,16 +232,69 @@ class BaseRanker(BaseEstimator):
 
 
 class SubspaceRankerMixin:
-    """Explanations and outlier scores for rankers backed by a :class:`SubspaceModel`."""
+    """Explanations and outlier scores for rankers backed by a :class:`SubspaceModel`.
+
+    The model is kept in *model units*: X times ``2**-_exponent``, where the exponent is 0
+    except for data so large or so small that their squares would overflow or underflow
+    (see :func:`scale_exponent`). Powers of two scale exactly, so the ranking is that of X;
+    everything stored or returned is in X's units.
+    """
 
     _fitted_marker = "components_"
 
+    def _to_model_units(self, X, *, reset):
+        """X in model units (X itself unless the data are extreme in magnitude)."""
+        if reset:
+            self._exponent = scale_exponent(X)
+        else:
+            top = _max_magnitude(X)
+            with np.errstate(over="ignore"):
+                too_large = np.ldexp(top, -self._exponent) > _MAX_SCALED_MAGNITUDE
+            if too_large:
+                scaled = f" (modelled scaled by 2**{-self._exponent})" if self._exponent else ""
+                raise ValueError(
+                    f"X's values (largest magnitude {top:.3g}) are too large for the data "
+                    f"{type(self).__name__} was fitted on{scaled}: their squared distances "
+                    "overflow float64. Rescale X as the fitted data were."
+                )
+        return X if self._exponent == 0 else np.ldexp(X, -self._exponent)
+
+    def _from_model_units(self, values, power=1):
+        """Values of model units (power 1: lengths; power 2: squared lengths) in X's units."""
+        if self._exponent == 0:
+            return values
+        with np.errstate(over="ignore", under="ignore"):
+            result = np.ldexp(values, power * self._exponent)
+        if power == 2 and (np.isinf(result) | ((result == 0) & (values != 0))).any():
+            warnings.warn(
+                "Some squared distances of data this large or this small fall outside the "
+                "float64 range, and their scores are inf or 0. The ranking is exact all the "
+                f"same: it is computed on the data scaled by 2**{-self._exponent}.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return result
+
     def _store_model(self, model, dtype):
-        self.mean_ = model.mean.astype(dtype)
+        self.mean_ = self._from_model_units(model.mean).astype(dtype)
         self.components_ = model.components.astype(dtype)
-        self.singular_values_ = model.singular_values.astype(dtype)
+        self.singular_values_ = self._from_model_units(model.singular_values).astype(dtype)
         self.n_samples_seen_ = int(model.n_samples)
         self._model = model
+
+    def _store_selection(self, indices, scores, expected, dtype):
+        self.ranking_ = indices
+        self.scores_ = self._from_model_units(scores, 2)
+        self.expected_ = self._from_model_units(expected).astype(dtype)
+
+    def _rank_validated(self, X, n_selections):
+        result = self._rank(self._to_model_units(X, reset=False), n_selections)
+        return _explanation(
+            X,
+            result.indices,
+            self._from_model_units(result.scores, 2),
+            self._from_model_units(result.expected).astype(X.dtype),
+        )
 
     def explain(self, X):
         """Expected part and residual of every selected item at the time it was selected.
@@ -180,8 +341,11 @@ class SubspaceRankerMixin:
         for position in positions:
             if not 0 <= position < len(self.ranking_):
                 raise ValueError(f"positions must be in [0, {len(self.ranking_)}); got {position}.")
-        models = self._selection_models(X, positions)
-        return [Bunch(mean=models[p].mean, components=models[p].components) for p in positions]
+        models = self._selection_models(self._to_model_units(X, reset=False), positions)
+        return [
+            Bunch(mean=self._from_model_units(models[p].mean), components=models[p].components)
+            for p in positions
+        ]
 
     def _selection_models(self, X, positions):
         """Static rankers score every pick under the fitted model."""
@@ -212,7 +376,8 @@ class SubspaceRankerMixin:
         """
         check_is_fitted(self, "components_")
         X = self._validate(X, reset=False)
-        return -residual_scores(X, self._model).astype(X.dtype)
+        scores = residual_scores(self._to_model_units(X, reset=False), self._model)
+        return -self._from_model_units(scores, 2).astype(X.dtype)
 
 
 def _explanation(X, indices, scores, expected):
@@ -224,3 +389,52 @@ def _explanation(X, indices, scores, expected):
         expected=expected,
         residuals=selections - expected,
     )
+
+
+def resolve_n_components(n_components, n_features, n_samples=None, *, exact_limit=None):
+    """K: the given value checked against the data, or a default that leaves a residual.
+
+    A model with as many directions as its items span explains every one of them exactly:
+    they all score 0 and are ranked in row order. The default, ``min(10, exact_limit - 1)``
+    (0: the model is the mean alone; never above ``min(n_samples, n_features)``), always
+    leaves a residual; an explicit K of
+    `exact_limit` or more is allowed (the algorithms are defined for it) but warned about.
+
+    Parameters
+    ----------
+    n_components : int or None
+    n_features : int
+    n_samples : int or None
+        None where the rows come in batches (``partial_fit``) and only the number of
+        features bounds K.
+    exact_limit : int or None
+        The K from which the model explains every item exactly; None: ``n_features``, or
+        ``min(n_features, n_samples - 1)`` (the rank of n centred items) when `n_samples`
+        is given.
+
+    Returns
+    -------
+    n_components : int
+    """
+    limit = n_features if n_samples is None else min(n_samples, n_features)
+    if exact_limit is None:
+        exact_limit = n_features if n_samples is None else min(n_features, n_samples - 1)
+    if n_components is None:
+        return max(0, min(DEFAULT_N_COMPONENTS, exact_limit - 1, limit))
+    if n_components > limit:
+        bound = "n_features" if n_samples is None else "min(n_samples, n_features)"
+        raise ValueError(
+            f"n_components={n_components} must be at most {bound} = {limit} "
+            f"(n_samples = {n_samples}, n_features = {n_features})."
+        )
+    if n_components >= exact_limit:
+        warnings.warn(
+            f"n_components={n_components} leaves no residual: a model of {exact_limit} "
+            f"directions explains every item of these data (n_samples = {n_samples}, "
+            f"n_features = {n_features}) exactly, so the items it has seen all score 0 and "
+            "are ranked in row order. Use fewer components; n_components=None picks "
+            f"{max(0, min(DEFAULT_N_COMPONENTS, exact_limit - 1, limit))}.",
+            UserWarning,
+            stacklevel=4,  # the caller of fit (behind scikit-learn's fit wrapper)
+        )
+    return int(n_components)

@@ -1,12 +1,18 @@
 """DEMUD: Discovery via Eigenbasis Modelling of Uninteresting Data."""
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import StrOptions
 
-from ._base import BaseRanker, SubspaceRankerMixin, _explanation, check_n_selections
+from ._base import (
+    N_SELECTIONS_CONSTRAINT,
+    BaseRanker,
+    IntegerInterval,
+    SubspaceRankerMixin,
+    check_n_selections,
+    resolve_n_components,
+)
 from ._selection import ProgressPrinter, best_index, run_selection
 from ._subspace import (
     SubspaceModel,
@@ -19,26 +25,6 @@ from ._subspace import (
 
 #: Rows added per incremental update in ``partial_fit``.
 _PARTIAL_FIT_BATCH = 256
-
-_DEFAULT_N_COMPONENTS = 10
-
-
-def resolve_n_components(n_components, n_features, n_samples=None):
-    """K: the given value checked against the data, or min(10, n_samples, n_features).
-
-    `n_samples` is None where the rows come in batches (``partial_fit``) and only the
-    number of features bounds K.
-    """
-    limit = n_features if n_samples is None else min(n_samples, n_features)
-    if n_components is None:
-        return min(_DEFAULT_N_COMPONENTS, limit)
-    if n_components > limit:
-        bound = "n_features" if n_samples is None else "min(n_samples, n_features)"
-        raise ValueError(
-            f"n_components={n_components} must be at most {bound} = {limit} "
-            f"(n_samples = {n_samples}, n_features = {n_features})."
-        )
-    return n_components
 
 
 class Demud(SubspaceRankerMixin, BaseRanker):
@@ -54,7 +40,12 @@ class Demud(SubspaceRankerMixin, BaseRanker):
     ----------
     n_components : int or None, default=None
         K, the number of principal directions the model keeps. None means
-        ``min(10, n_samples, n_features)``. Must not exceed ``min(n_samples, n_features)``.
+        ``min(10, n_features - 1, n_samples - 2)`` (``min(10, n_features - 1)`` unless
+        ``init="svd"``; 0 means the model is the mean of the picks): smaller than the number
+        of directions the data span, so that items the model has seen still have a residual.
+        Must not exceed ``min(n_samples, n_features)``. A K of ``n_features`` or more (with
+        ``init="svd"``, also ``n_samples - 1`` or more) is allowed but warned about: the
+        model then explains every item exactly and they are ranked in row order.
     n_selections : int or None, default=None
         Number of items to select in ``fit``; None ranks every row.
     init : {"svd", "mean"} or int, default="svd"
@@ -103,9 +94,16 @@ class Demud(SubspaceRankerMixin, BaseRanker):
     Notes
     -----
     Scores are squared reconstruction errors ``||(x - μ) - U Uᵀ(x - μ)||²``. Scores within
-    ``1e-10 * max(best, s)`` (``1e-5`` for float32 data) of the best count as tied, where s is
+    ``max(1e-10 * best, 1e-10 * s)`` of the best score ``best`` count as tied (``1e-5 * best``
+    for float32 data, whose rounding alone moves a score by about 1e-7 of itself), where s is
     the largest squared distance of an item to the starting mean; ties go to the lowest row
-    index. float32 input stays float32 (half the memory traffic); the model is kept in float64.
+    index. The tolerance follows the scores being compared, so the small scores late in a
+    ranking are still told apart. float32 input stays float32 in memory (half the memory
+    traffic); the model, the scores and the products with X are computed in float64.
+
+    Data whose largest magnitude is beyond ``1e100`` or below ``1e-100`` are modelled scaled
+    by a power of two (exact), so the ranking is that of any rescaling of the data; scores
+    whose squares leave the float64 range are reported as inf or 0, with a warning.
 
     Where the original DEMUD program (v2.0) differs, we follow the principled definition: a
     one-item model has no directions (the original projects out the first unit vector), t
@@ -124,9 +122,9 @@ class Demud(SubspaceRankerMixin, BaseRanker):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "n_selections": [Interval(Integral, 1, None, closed="left"), None],
-        "init": [StrOptions({"svd", "mean"}), Interval(Integral, 0, None, closed="left")],
+        "n_components": [IntegerInterval(1, None, closed="left"), None],
+        "n_selections": N_SELECTIONS_CONSTRAINT,
+        "init": [StrOptions({"svd", "mean"}), IntegerInterval(0, None, closed="left")],
         "svd_method": [StrOptions({"incremental", "full"})],
         "verbose": ["verbose"],
     }
@@ -165,11 +163,17 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         """
         X = self._validate(X, reset=True)
         n_samples, n_features = X.shape
-        self.n_components_ = resolve_n_components(self.n_components, n_features, n_samples)
+        # init="svd" scores the first pick under the PCA of all n rows, of rank <= n - 1.
+        exact_limit = min(n_features, n_samples - 1) if self.init == "svd" else n_features
+        self.n_components_ = resolve_n_components(
+            self.n_components, n_features, n_samples, exact_limit=exact_limit
+        )
         n_selections = check_n_selections(self.n_selections, n_samples)
         if not isinstance(self.init, str) and self.init >= n_samples:
             raise ValueError(f"init={self.init} is not a row index of X (n_samples = {n_samples}).")
-        first, scale, mean = self._first_pick(X)
+        self._remember_data(X)
+        X = self._to_model_units(X, reset=True)
+        first, scale = self._first_pick(X)
         selection = run_selection(
             X,
             SubspaceModel.empty(n_features),
@@ -180,16 +184,13 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             scale=scale,
             progress=self._progress("fit"),
         )
-        self.ranking_ = selection.indices
-        self.scores_ = selection.scores
-        self.expected_ = selection.expected
+        self._store_selection(selection.indices, selection.scores, selection.expected, X.dtype)
         self._store_model(selection.model, X.dtype)
-        self._remember_data(X, mean)
         return self
 
     def _selection_models(self, X, positions):
         """Re-run the selection up to the last position asked for, keeping those models."""
-        first, scale, _ = self._first_pick(X, with_model=True)
+        first, scale = self._first_pick(X, with_model=True)
         first, initial = first[:3], first[3]
         selection = run_selection(
             X,
@@ -209,7 +210,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         return {0: initial, **selection.models}
 
     def _first_pick(self, X, with_model=False):
-        """The first pick by ``init``, its score and expected part, the tie scale and mean."""
+        """The first pick by ``init`` (index, score, expected part[, model]) and the tie scale."""
         if self.init == "svd":
             model = pca_model(X, self.n_components_)
         else:
@@ -223,7 +224,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         expected = reconstruct(X[index], model)
         residual = np.asarray(X[index], dtype=np.float64) - expected
         first = (index, residual @ residual, expected) + ((model,) if with_model else ())
-        return first, scale, model.mean
+        return first, scale
 
     def partial_fit(self, X, y=None):
         """Add X to the model as known data (an archive), without ranking it.
@@ -245,6 +246,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         if first_pass:
             self._validate_params()
         X = self._validate(X, reset=first_pass)
+        X = self._to_model_units(X, reset=first_pass)
         if first_pass:
             self.n_components_ = resolve_n_components(self.n_components, X.shape[1])
             model = SubspaceModel.empty(X.shape[1])
@@ -268,7 +270,9 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             svd_method=self.svd_method,
             progress=self._progress("rank"),
         )
-        return _explanation(X, selection.indices, selection.scores, selection.expected)
+        return Bunch(
+            indices=selection.indices, scores=selection.scores, expected=selection.expected
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

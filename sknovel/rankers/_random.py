@@ -1,13 +1,10 @@
 """Random baseline: a uniformly random order."""
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval
 
-from ._base import BaseRanker, check_n_selections
+from ._base import N_SELECTIONS_CONSTRAINT, BaseRanker, check_n_selections
 
 
 class RandomRanker(BaseRanker):
@@ -42,7 +39,7 @@ class RandomRanker(BaseRanker):
     """
 
     _parameter_constraints = {
-        "n_selections": [Interval(Integral, 1, None, closed="left"), None],
+        "n_selections": N_SELECTIONS_CONSTRAINT,
         "random_state": ["random_state"],
     }
 

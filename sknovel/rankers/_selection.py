@@ -22,14 +22,24 @@ from ._subspace import (
     update_model,
 )
 
-#: Scores within ``rtol * max(best score, scale)`` of the best are ties (lowest index wins);
-#: ``scale`` is the largest squared distance of an item to the mean at the start.
+#: Scores within ``rtol * best`` of the best score count as tied (the lowest index wins). float32
+#: input gets the wider tolerance: rounding the input to float32 alone moves a score by about
+#: 1e-7 of itself.
 TIE_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+#: Scores are computed in float64 whatever the input's dtype, accurate to about this fraction of
+#: ``scale``, the largest squared distance of an item to the starting mean: scores closer than
+#: that are tied too (e.g. the zero scores of items the model explains exactly).
+SCORE_ACCURACY = 1e-10
 
 
 def tie_tolerance(dtype, best, scale):
-    """Absolute tolerance under which two scores count as tied."""
-    return TIE_RTOL[np.dtype(dtype)] * max(best, scale)
+    """Absolute tolerance under which a score counts as tied with the best score `best`.
+
+    Relative to the scores being compared (``TIE_RTOL[dtype] * best``), so that small scores
+    late in a ranking are still told apart, but never below the accuracy of the scores
+    (``SCORE_ACCURACY * scale``).
+    """
+    return max(TIE_RTOL[np.dtype(dtype)] * best, SCORE_ACCURACY * scale)
 
 
 def best_index(scores, dtype, scale):
@@ -79,6 +89,11 @@ class _MaintainedScores:
     the inner product of any vector in the span with every item is a product with the stored
     coordinates, (n_basis / n_features) of a pass over X. When the basis outgrows its buffer it
     is compacted to the current components.
+
+    Coordinates and products are float64 for float32 X too (each block of X is converted as it
+    is read, about 1.2 times the time of a float32 pass): float32 products are accurate only to
+    about 1e-7 of ||x||, which would swamp the small scores of items the model already explains
+    well and decide those picks by rounding noise.
     """
 
     def __init__(self, X, model, n_components, picked):
@@ -88,11 +103,10 @@ class _MaintainedScores:
         self.scores[picked] = -np.inf  # picked items stay -inf through every update
         n_samples, n_features = X.shape
         spare = max(4, min(n_components, n_features // 4 - n_components))
-        self.coordinates = np.empty((n_components + spare, n_samples), dtype=X.dtype)
+        self.coordinates = np.empty((n_components + spare, n_samples))
         rank = len(model.components)
-        for start in range(0, n_samples, CHUNK_ROWS):
-            block = slice(start, start + CHUNK_ROWS)
-            self.coordinates[:rank, block] = (X[block] @ model.components.T.astype(X.dtype)).T
+        for start, block in _float64_blocks(X):
+            self.coordinates[:rank, start : start + len(block)] = (block @ model.components.T).T
         self.coefficients = np.eye(rank)
         self.n_basis = rank
 
@@ -116,7 +130,7 @@ class _MaintainedScores:
             self._compact()
         for direction in update.added:
             row = self.coordinates[self.n_basis]
-            np.dot(self.X, direction.astype(self.X.dtype), out=row)  # the one pass over X
+            _products(self.X, direction, out=row)  # the one pass over X
             self.n_basis += 1
             products = row.astype(np.float64)
             products -= direction @ old_model.mean
@@ -134,6 +148,37 @@ class _MaintainedScores:
             np.square(products, out=products)
             self.scores += products
         self.coefficients = extended @ update.new_coefficients
+
+
+#: Bytes of the float64 buffer that float32 rows are converted into: small enough to stay in
+#: the CPU cache, so converting costs little beside reading X.
+_CONVERSION_BYTES = 1 << 20
+
+
+def _float64_blocks(X):
+    """(start, float64 rows) over X: views of float64 X, float32 X converted into one buffer.
+
+    A block of converted rows is valid until the next one is produced.
+    """
+    if X.dtype == np.float64:
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            yield start, X[start : start + CHUNK_ROWS]
+        return
+    rows = max(16, _CONVERSION_BYTES // (8 * X.shape[1]))
+    buffer = np.empty((min(rows, X.shape[0]), X.shape[1]))
+    for start in range(0, X.shape[0], rows):
+        block = X[start : start + rows]
+        np.copyto(buffer[: len(block)], block)
+        yield start, buffer[: len(block)]
+
+
+def _products(X, vector, out):
+    """``X @ vector`` into the float64 array `out`, accumulated in float64 for float32 X."""
+    if X.dtype == np.float64:
+        return np.dot(X, vector, out=out)
+    for start, block in _float64_blocks(X):
+        np.dot(block, vector, out=out[start : start + len(block)])
+    return out
 
 
 def run_selection(
@@ -161,8 +206,8 @@ def run_selection(
     first : tuple (index, score, expected) or None
         A first pick decided elsewhere (by ``init``), recorded as given.
     scale : float or None
-        Largest squared distance of an item to the starting mean (for the tie tolerance);
-        computed here when None.
+        Largest squared distance of an item to the starting mean (the floor of the tie
+        tolerance, see :func:`tie_tolerance`); computed here when None.
     progress : callable or None
         Called as ``progress(n_picked, n_selections, score)`` after every pick.
     record_models : collection of int, default=()

@@ -82,7 +82,11 @@ def pca_model(X, n_components):
 
     Directions whose singular value is zero (see :func:`zero_tolerance`) are never kept.
     Small arrays use an SVD of the centred rows; large ones the eigendecomposition of the
-    covariance (or Gram) matrix accumulated block by block, so `X` is never copied.
+    covariance (or Gram) matrix accumulated block by block, so `X` is never copied. An
+    eigendecomposition of such a matrix resolves singular values only to about sqrt(eps) of
+    the largest, so its top K directions are refined by an SVD of the data projected on them
+    (one more pass): zero directions then look as zero as they do to the exact SVD, and both
+    paths keep the same components.
     """
     n_samples, n_features = X.shape
     mean = column_mean(X)
@@ -92,9 +96,9 @@ def pca_model(X, n_components):
         u, s, vt = np.linalg.svd(centred, full_matrices=False)
         u, vt = svd_flip(u, vt, u_based_decision=False)
     elif n_features <= n_samples:
-        s, vt = _covariance_pca(X, mean)
+        s, vt = _covariance_pca(X, mean, n_components)
     else:
-        s, vt = _gram_pca(X, mean)
+        s, vt = _gram_pca(X, mean, n_components)
     components, singular_values = _truncate(vt, s, n_components, tol)
     return SubspaceModel(mean, components, singular_values, n_samples)
 
@@ -104,19 +108,46 @@ def _centred_blocks(X, mean):
         yield start, np.asarray(X[start : start + CHUNK_ROWS], dtype=np.float64) - mean
 
 
-def _covariance_pca(X, mean):
-    scatter = np.zeros((X.shape[1], X.shape[1]))
-    for _, block in _centred_blocks(X, mean):
-        scatter += block.T @ block
-    eigenvalues, eigenvectors = np.linalg.eigh(scatter)
-    order = np.argsort(eigenvalues)[::-1]
-    s = np.sqrt(np.clip(eigenvalues[order], 0, None))
-    vt = eigenvectors[:, order].T
-    _, vt = svd_flip(np.zeros((1, vt.shape[0])), vt, u_based_decision=False)
+def _top_eigenvectors(matrix, n_top):
+    """The `n_top` eigenvectors of a symmetric matrix with the largest eigenvalues (columns)."""
+    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+    order = np.argsort(eigenvalues)[::-1][:n_top]
+    return eigenvectors[:, order]
+
+
+def _right_singular(matrix):
+    """Singular values and right singular vectors (rows) of a small matrix, signs fixed."""
+    _, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    if len(vt):
+        _, vt = svd_flip(np.zeros((1, vt.shape[0])), vt, u_based_decision=False)
     return s, vt
 
 
-def _gram_pca(X, mean):
+def _covariance_pca(X, mean, n_components):
+    """Top directions from the scatter matrix, then refined on the data themselves.
+
+    The scatter's eigenvectors V span the top directions accurately, but its eigenvalues are
+    squares: they resolve singular values only to about sqrt(eps) of the largest. The SVD of
+    X_c V -- reduced block by block to its m x m triangular factor R (a tall-skinny QR) --
+    gives singular values accurate to about eps of the largest, and orthonormal directions.
+    """
+    scatter = np.zeros((X.shape[1], X.shape[1]))
+    for _, block in _centred_blocks(X, mean):
+        scatter += block.T @ block
+    basis = _top_eigenvectors(scatter, n_components)
+    triangle = np.zeros((0, basis.shape[1]))
+    for _, block in _centred_blocks(X, mean):
+        triangle = np.linalg.qr(np.vstack([triangle, block @ basis]), mode="r")
+    s, rotation = _right_singular(triangle)
+    return s, rotation @ basis.T
+
+
+def _gram_pca(X, mean, n_components):
+    """Top directions from the Gram matrix, refined as :func:`_covariance_pca` does.
+
+    The Gram matrix's top eigenvectors U span the top left singular directions; the SVD of
+    the m x d matrix Uᵀ X_c gives accurate singular values and orthonormal directions.
+    """
     n_samples = X.shape[0]
     gram = np.zeros((n_samples, n_samples))
     for start, block in _centred_blocks(X, mean):
@@ -124,17 +155,11 @@ def _gram_pca(X, mean):
             gram[start : start + len(block), other_start : other_start + len(other)] = (
                 block @ other.T
             )
-    eigenvalues, eigenvectors = np.linalg.eigh(gram)
-    order = np.argsort(eigenvalues)[::-1]
-    s = np.sqrt(np.clip(eigenvalues[order], 0, None))
-    u = eigenvectors[:, order]
-    vt = np.zeros((n_samples, X.shape[1]))
+    u = _top_eigenvectors(gram, n_components)
+    projected = np.zeros((u.shape[1], X.shape[1]))
     for start, block in _centred_blocks(X, mean):
-        vt += u[start : start + len(block)].T @ block
-    positive = s > 0
-    vt[positive] /= s[positive, None]
-    _, vt = svd_flip(np.zeros((1, vt.shape[0])), vt, u_based_decision=False)
-    return s, vt
+        projected += u[start : start + len(block)].T @ block
+    return _right_singular(projected)
 
 
 @dataclass

@@ -1,12 +1,17 @@
 """Static SVD baseline: rank by reconstruction error under the PCA of all items."""
 
-from numbers import Integral
-
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import StrOptions
 
-from ._base import BaseRanker, SubspaceRankerMixin, _explanation, check_n_selections
-from ._demud import resolve_n_components
+from ._base import (
+    N_SELECTIONS_CONSTRAINT,
+    BaseRanker,
+    IntegerInterval,
+    SubspaceRankerMixin,
+    check_n_selections,
+    resolve_n_components,
+)
 from ._selection import tie_aware_order
 from ._subspace import pca_model, randomized_pca_model, reconstruct, residual_scores
 
@@ -21,7 +26,11 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
     Parameters
     ----------
     n_components : int or None, default=None
-        K. None means ``min(10, n_samples, n_features)``.
+        K. None means ``min(10, n_features - 1, n_samples - 2)`` (0: the distance to the
+        mean): smaller than the rank of the centred data, so that every item keeps a
+        residual. Must not exceed ``min(n_samples, n_features)``. A K of
+        ``min(n_features, n_samples - 1)`` or more is allowed but warned about: the PCA then
+        explains every item exactly, every score is 0 and the ranking is row order.
     n_selections : int or None, default=None
         Number of items to rank in ``fit``; None ranks every row.
     svd_solver : {"full", "randomized"}, default="full"
@@ -33,7 +42,8 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
     Attributes
     ----------
     ranking_ : ndarray of shape (n_selections,)
-        Row indices by descending score; ties go to the lowest index.
+        Row indices by descending score; ties (scores within ``1e-10`` of the best, ``1e-5``
+        for float32 data) go to the lowest index.
     scores_ : ndarray of shape (n_selections,)
         Squared reconstruction error of each pick.
     expected_ : ndarray of shape (n_selections, n_features)
@@ -50,6 +60,12 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
     --------
     Demud : the model is updated after every pick.
 
+    Notes
+    -----
+    Data whose largest magnitude is beyond ``1e100`` or below ``1e-100`` are modelled scaled
+    by a power of two (exact), so the ranking is that of any rescaling of the data; scores
+    whose squares leave the float64 range are reported as inf or 0, with a warning.
+
     Examples
     --------
     >>> import numpy as np
@@ -60,8 +76,8 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "n_selections": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [IntegerInterval(1, None, closed="left"), None],
+        "n_selections": N_SELECTIONS_CONSTRAINT,
         "svd_solver": [StrOptions({"full", "randomized"})],
         "random_state": ["random_state"],
     }
@@ -92,18 +108,19 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
         n_samples, n_features = X.shape
         self.n_components_ = resolve_n_components(self.n_components, n_features, n_samples)
         n_selections = check_n_selections(self.n_selections, n_samples)
+        self._remember_data(X)
+        X = self._to_model_units(X, reset=True)
         if self.svd_solver == "full":
             model = pca_model(X, self.n_components_)
         else:
             model = randomized_pca_model(X, self.n_components_, random_state=self.random_state)
         self._store_model(model, X.dtype)
         result = self._rank(X, n_selections)
-        self.ranking_, self.scores_, self.expected_ = result.indices, result.scores, result.expected
-        self._remember_data(X, model.mean)
+        self._store_selection(result.indices, result.scores, result.expected, X.dtype)
         return self
 
     def _rank(self, X, n_selections):
         scores, distances = residual_scores(X, self._model, with_distance=True)
         ranking = tie_aware_order(scores, n_selections, X.dtype, float(distances.max()))
-        expected = reconstruct(X[ranking], self._model).astype(X.dtype)
-        return _explanation(X, ranking, scores[ranking], expected)
+        expected = reconstruct(X[ranking], self._model)
+        return Bunch(indices=ranking, scores=scores[ranking], expected=expected)

@@ -70,3 +70,31 @@ def test_scorer_bad_input(digits):
         make_discovery_scorer(t=0)
     with pytest.raises(ValueError, match="y"):
         discovery_scorer(Demud(2).fit(X), X, None)
+
+
+def test_scorer_refuses_labels_of_another_length(digits):
+    X, y = digits
+    ranker = Demud(2, n_selections=20).fit(X)
+    with pytest.raises(ValueError, match="y has 399 labels but X has 400 samples"):
+        discovery_scorer(ranker, X, y[:-1])
+    with pytest.raises(ValueError, match="y has 401 labels but X has 400 samples"):
+        make_discovery_scorer(t=20)(ranker, X, np.append(y, 0))
+    with pytest.raises(ValueError, match="t=500 is larger than the number of samples scored"):
+        make_discovery_scorer(t=500)(ranker, X, y)
+
+
+def test_scoring_data_with_two_rows_swapped_is_new_data(digits):
+    # The former fingerprint (column means and 32 sampled rows) took this for the fitted data
+    # and scored the fitted ranking, whose indices then point at the wrong rows.
+    X, y = digits
+    ranker = SVDRanker(5).fit(X)
+    sampled = set(np.linspace(0, len(X) - 1, 32).astype(int).tolist())
+    position = next(p for p, row in enumerate(ranker.ranking_) if row not in sampled)
+    pick = int(ranker.ranking_[position])
+    other = next(i for i in range(len(X)) if i not in sampled and i != pick)
+    order = np.arange(len(X))
+    order[[pick, other]] = [other, pick]
+    assert not ranker.is_fitted_on(X[order])
+    ranking = ranking_of(ranker, X[order])
+    np.testing.assert_array_equal(ranking, ranker.rank(X[order], n_selections=len(X)))
+    assert ranking[position] == other
