@@ -51,9 +51,9 @@ def test_data_file(tmp_path):
     assert (tmp_path / "out" / "report.html").exists()
 
 
-def test_too_many_selections(tmp_path):
-    with pytest.raises(SystemExit, match="--n-selections=5000 exceeds"):
-        main(["discover", "--demo", "--output", str(tmp_path), "--n-selections", "5000"])
+def test_too_many_selections(tmp_path, capsys):
+    assert main(["discover", "--demo", "--output", str(tmp_path), "--n-selections", "5000"]) == 2
+    assert "--n-selections=5000 exceeds" in capsys.readouterr().err
 
 
 def write_folder(root, n_per_class=6, size=12):
@@ -125,3 +125,36 @@ def test_invert_draws_expected_and_novel_parts_of_cnn_picks(tmp_path, monkeypatc
     assert drawn["columns"] == ["inverted", "expected", "novel", "heatmaps"]
     assert drawn["shape"] == (2, 64, 64, 3)
     assert "--invert" in (out / "report.html").read_text()
+
+
+def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
+    # Was "pass size=(height, width)" from the decoder's training, an option the CLI lacks.
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    from sknovel.explain import UCInverter
+    from sknovel.plotting import ExplanationDisplay
+
+    rng = np.random.default_rng(0)
+    shapes = [(40, 30), (25, 50), (1, 1), (33, 33), (20, 60), (64, 17)]
+    for i, (height, width) in enumerate(shapes * 2):
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        folder = tmp_path / "images" / ("grey" if i % 2 else "colour")
+        folder.mkdir(parents=True, exist_ok=True)
+        (image.convert("L") if i % 2 else image).save(folder / f"{i}.png")
+    # The decoder's quality is not what is tested here: 2 epochs instead of 60.
+    monkeypatch.setitem(UCInverter.__init__.__kwdefaults__, "epochs", 2)
+    drawn = {}
+    plot = ExplanationDisplay.plot
+
+    def record(display, *args, **kwargs):
+        drawn["shapes"] = [np.shape(display.inverted), np.shape(display.novel)]
+        return plot(display, *args, **kwargs)
+
+    monkeypatch.setattr(ExplanationDisplay, "plot", record)
+    out = tmp_path / "out"
+    argv = ["discover", "--images", str(tmp_path / "images"), "--labels-from-folders"]
+    argv += ["--features", "cnn", "--invert", "--explain", "2", "--n-selections", "4"]
+    assert main(argv + ["--output", str(out), "--quiet"]) == 0
+    assert drawn["shapes"] == [(2, 64, 64, 3), (2, 64, 64, 3)]
+    assert (out / "explanations.png").stat().st_size > 10_000

@@ -6,6 +6,8 @@
 import numpy as np
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
+from sknovel.utils._text import literal
+
 #: Title colours of a score the detector calls anomalous / normal.
 ANOMALOUS_COLOUR, NORMAL_COLOUR = "tab:red", "tab:green"
 
@@ -39,7 +41,8 @@ class CounterfactualDisplay:
         Scores above it are drawn as anomalous.
 
     row_labels : list of str, default=None
-        A label for each row (e.g. the digit), drawn left of the image.
+        A label for each row (e.g. the digit), drawn left of the image and shown literally
+        (``$`` and control characters are not interpreted).
 
     Attributes
     ----------
@@ -140,7 +143,7 @@ class CounterfactualDisplay:
                 _draw(axis, picture, cmap)
                 self._title(axis, column_titles[column] if row == 0 else None, score)
             if self.row_labels is not None:
-                axes[row, 0].set_ylabel(str(self.row_labels[row]), fontsize=8)
+                axes[row, 0].set_ylabel(literal(self.row_labels[row]), fontsize=8)
         self.axes_ = axes
         self.figure_ = axes[0, 0].figure
         return self

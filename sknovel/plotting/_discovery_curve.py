@@ -21,6 +21,7 @@ from sknovel.metrics._discovery import (
     _n_classes,
     _nauc_of_curve,
 )
+from sknovel.utils._text import literal
 
 
 class DiscoveryCurveDisplay:
@@ -41,7 +42,8 @@ class DiscoveryCurveDisplay:
         :func:`~sknovel.metrics.discovery_curve`.
 
     names : list of str
-        Legend name of each curve.
+        Legend name of each curve, shown literally (``$`` and control characters are
+        not interpreted).
 
     n_classes : int
         Number of distinct classes ``k`` in the labelled set; normalises the
@@ -340,6 +342,7 @@ class DiscoveryCurveDisplay:
     def _labels(self, name):
         names = self.names if name is None else name
         names = [names] if isinstance(names, str) else list(names)
+        names = [literal(name) for name in names]
         if len(names) != len(self.curves):
             raise ValueError(
                 f"Got {len(names)} names for {len(self.curves)} curves; pass one name per curve."

@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
+from sknovel.utils._text import literal
+
 #: Column titles, in drawing order, keyed by the attribute holding the column's images.
 COLUMNS = {
     "images": "Selection",
@@ -35,6 +37,8 @@ class ExplanationDisplay:
         Pick numbers (0 = first pick); None: 0, 1, ...
     scores : array-like of float or None, default=None
     labels : array-like or None, default=None
+        Class of each pick, shown literally in the row titles (``$`` and control
+        characters are not interpreted).
 
     Attributes
     ----------
@@ -126,12 +130,19 @@ class ExplanationDisplay:
             columns["inverted"] = pictures["selections"]
             columns["expected"] = pictures["expected"]
             columns["novel"] = pictures["novel"]
+        pictures = None
         if novelty_map is not None:
-            columns["heatmaps"] = novelty_map.explain(collection, positions, features=features).maps
-        from sknovel.explain._novelty_map import picked_image
+            # The maps are of the images as the featurizer saw them (files of mixed sizes
+            # fitted to one size): draw them over exactly those images.
+            heat = novelty_map.explain(collection, positions, features=features)
+            columns["heatmaps"], pictures = heat.maps, heat.images
+        if pictures is None:
+            from sknovel.explain._novelty_map import picked_images
+
+            pictures = picked_images(collection, indices)
 
         display = cls(
-            np.stack([picked_image(collection, index) for index in indices]),
+            pictures,
             positions=positions,
             scores=np.asarray(ranker.scores_)[positions],
             labels=None if labels is None else np.asarray(labels)[indices],
@@ -203,7 +214,7 @@ class ExplanationDisplay:
         if self.scores is not None:
             parts.append(f"score {float(self.scores[row]):.3g}")
         if self.labels is not None:
-            parts.append(str(self.labels[row]))
+            parts.append(literal(self.labels[row]))
         return "\n".join(parts)
 
 

@@ -11,6 +11,7 @@ from sklearn.utils._plotting import _validate_style_kwargs
 
 from sknovel.metrics import top_k_agreement, top_k_agreement_chance
 from sknovel.metrics._maps import _check_k, _check_map_pair
+from sknovel.utils._text import literal
 
 #: Column titles of :class:`SaliencyDisplay`, in order.
 COLUMNS = ("Input", "Reconstruction", "Saliency", "Squared saliency", "Error map")
@@ -44,7 +45,8 @@ class SaliencyDisplay:
         Reconstruction-error maps.
 
     row_labels : list of str, default=None
-        A label for each row (e.g. the digit and its score), drawn left of the input.
+        A label for each row (e.g. the digit and its score), drawn left of the input and
+        shown literally (``$`` and control characters are not interpreted).
 
     Attributes
     ----------
@@ -135,7 +137,7 @@ class SaliencyDisplay:
                 if row == 0:
                     axis.set_title(titles[column], fontsize=9)
             if self.row_labels is not None:
-                axes_row[0].set_ylabel(str(self.row_labels[row]), fontsize=8)
+                axes_row[0].set_ylabel(literal(self.row_labels[row]), fontsize=8)
         self.axes_ = axes
         self.figure_ = axes[0, 0].figure
         return self
@@ -261,7 +263,7 @@ class TopKAgreementDisplay:
         Top-K agreement of every image of each group.
 
     names : list of str
-        Name of each group, for the legend.
+        Name of each group, for the legend, shown literally.
 
     k : int
         K: the agreements lie in 0 .. K.
@@ -352,7 +354,7 @@ class TopKAgreementDisplay:
                 )
             frequency = np.bincount(agreement, minlength=self.k + 1) / len(agreement)
             offset = (i - (len(self.agreements) - 1) / 2) * width
-            label = f"{name} (mean {agreement.mean():.2f})"
+            label = f"{literal(name)} (mean {agreement.mean():.2f})"
             self.bars_.append(
                 ax.bar(values + offset, frequency, width, **{"label": label, **kwargs})
             )
