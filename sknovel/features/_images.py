@@ -122,15 +122,33 @@ def check_image_array(images, *, name="X"):
         raise TypeError(
             f"{name} must be uint8 in [0, 255] or float in [0, 1]; got dtype {images.dtype}."
         )
-    if not np.all(np.isfinite(images)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    low, high = float(images.min()), float(images.max())
-    if low < 0 or high > 1:
+    problem = unit_range_problem(images)
+    if problem:
         raise ValueError(
-            f"float {name} must lie in [0, 1]; got values in [{low:.4g}, {high:.4g}] "
+            f"float {name} must lie in [0, 1]; its values {problem} "
             "(divide uint8-range data by 255, or pass it as uint8)."
         )
     return images
+
+
+def unit_range_problem(values):
+    """What keeps float pixels from lying in [0, 1], or "" when they do.
+
+    Parameters
+    ----------
+    values : ndarray of float
+
+    Returns
+    -------
+    problem : str
+        "contain NaN or infinity", "lie in [low, high]" or "".
+    """
+    if not np.all(np.isfinite(values)):
+        return "contain NaN or infinity"
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 1:
+        return f"lie in [{low:.4g}, {high:.4g}]"
+    return ""
 
 
 def check_size(size, *, name="size"):
@@ -438,13 +456,11 @@ def _wide_grey(image):
             )
         return values.astype(np.float32) / np.float32(65535)
     values = values.astype(np.float32)  # mode F
-    if not np.all(np.isfinite(values)):
-        raise ValueError("its float pixels (mode F) contain NaN or infinity")
-    low, high = float(values.min()), float(values.max())
-    if low < 0 or high > 1:
+    problem = unit_range_problem(values)
+    if problem:
         raise ValueError(
-            f"its float pixels (mode F) lie in [{low:.4g}, {high:.4g}]; sknovel reads float "
-            "images as values in [0, 1] -- rescale it"
+            f"its float pixels (mode F) {problem}; sknovel reads float images as finite "
+            "values in [0, 1] -- rescale it"
         )
     return values
 
