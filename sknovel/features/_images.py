@@ -125,8 +125,7 @@ def check_image_array(images, *, name="X"):
     problem = unit_range_problem(images)
     if problem:
         raise ValueError(
-            f"float {name} must lie in [0, 1]; its values {problem} "
-            "(divide uint8-range data by 255, or pass it as uint8)."
+            f"float {name} {problem} (divide uint8-range data by 255, or pass it as uint8)."
         )
     return images
 
@@ -141,13 +140,13 @@ def unit_range_problem(values):
     Returns
     -------
     problem : str
-        "contain NaN or infinity", "lie in [low, high]" or "".
+        "contains NaN or infinity", "must lie in [0, 1]; got values in [low, high]" or "".
     """
     if not np.all(np.isfinite(values)):
-        return "contain NaN or infinity"
+        return "contains NaN or infinity"
     low, high = float(values.min()), float(values.max())
     if low < 0 or high > 1:
-        return f"lie in [{low:.4g}, {high:.4g}]"
+        return f"must lie in [0, 1]; got values in [{low:.4g}, {high:.4g}]"
     return ""
 
 
