@@ -1,5 +1,11 @@
-"""Test-session setup shared by the doctests (in sknovel/) and the test suite (in tests/)."""
+"""Test-session setup shared by the doctests (in sknovel/) and the test suite (in tests/).
 
+``SKNOVEL_TEST_MKLDNN=0 python -m pytest`` runs everything with oneDNN switched off
+(``torch.backends.mkldnn.enabled = False``), so that the suite can be checked on both of
+torch's CPU convolution paths; 1 (the default) leaves torch's setting alone.
+"""
+
+import importlib.util
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # pictures are drawn off-screen in tests
@@ -7,6 +13,31 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # pictures are drawn off-screen in t
 import pytest  # noqa: E402
 
 from sknovel.utils._torch import torch_threads  # noqa: E402
+
+#: Environment variable: "0" switches oneDNN off for the whole session.
+MKLDNN_VARIABLE = "SKNOVEL_TEST_MKLDNN"
+
+
+def _mkldnn_choice():
+    """False when the session must run with oneDNN off; a clear error for other values."""
+    value = os.environ.get(MKLDNN_VARIABLE, "").strip() or "1"
+    if value not in ("0", "1"):
+        raise pytest.UsageError(f"{MKLDNN_VARIABLE} must be 0 or 1; got {value!r}.")
+    return value == "1"
+
+
+def pytest_sessionstart(session):
+    """Apply SKNOVEL_TEST_MKLDNN=0 (oneDNN off) before any test runs, if torch is installed."""
+    if not _mkldnn_choice() and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.backends.mkldnn.enabled = False
+
+
+def pytest_report_header(config):
+    if importlib.util.find_spec("torch") is None:
+        return None
+    return f"torch oneDNN: {'on' if _mkldnn_choice() else f'off ({MKLDNN_VARIABLE}=0)'}"
 
 
 @pytest.fixture
@@ -27,8 +58,6 @@ _OPTIONAL = {
 
 def pytest_collection_modifyitems(config, items):
     """Skip doctests whose optional dependency is not installed (tests skip themselves)."""
-    import importlib.util
-
     from _pytest.doctest import DoctestItem
 
     missing = {m for m in set(_OPTIONAL.values()) if importlib.util.find_spec(m) is None}

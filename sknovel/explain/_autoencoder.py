@@ -108,7 +108,10 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
     Decoder: Linear(64), batch norm, LeakyReLU, Linear back to the deepest feature map, batch
     norm, LeakyReLU, up-blocks, 1×1 convolution to the input channels, no output activation.
     For 28×28 images: Down(C→32), Down(32→64), a 64×7×7 deepest map, Up(64→32), Up(32→16);
-    about 0.57 million weights for one channel.
+    about 0.57 million weights for one channel. The 1×1 stride-2 shortcuts are computed as a
+    matrix product over the channels of the subsampled (or zero-filled) map: the same layers
+    and weights, but not through oneDNN's strided 1×1 convolution kernel, whose backward pass
+    corrupts memory with torch 2.14.1 on AVX2 CPUs.
 
     Other sizes: the network has as many down- and up-blocks as it takes for the deepest map
     to be at most 8 pixels on its longer side (at least two); block ``i`` has

@@ -13,6 +13,11 @@ convolution to C channels. Other sizes get more down/up blocks -- enough that th
 feature map is at most 8 pixels on its longer side, never fewer than two -- with the channels
 doubling per block from 32 (at most 256); the input is padded (replicating its edge pixels) at
 the bottom and right to a multiple of ``2 ** n_blocks`` and the output cropped back.
+
+The 1×1 stride-2 shortcuts are computed as subsampling (or zero insertion) and a matrix
+product over the channels, not by torch's convolution (see :class:`StridedPointwiseConv2d`):
+same weights, same result up to float rounding, but never oneDNN's strided 1×1 convolution
+kernel, whose backward pass corrupts the heap with torch 2.14.1 (oneDNN 3.12) on AVX2 CPUs.
 """
 
 import math
@@ -43,6 +48,61 @@ def encoder_channels(n_blocks):
     return [min(FIRST_CHANNELS * 2**i, MAX_CHANNELS) for i in range(n_blocks)]
 
 
+def _channel_matmul(matrix, x):
+    """Apply an (O, C) matrix to the channels of an (n, C, H, W) tensor: (n, O, H, W)."""
+    n, channels, height, width = x.shape
+    return torch.matmul(matrix, x.reshape(n, channels, height * width)).unflatten(
+        2, (height, width)
+    )
+
+
+class StridedPointwiseConv2d(nn.Conv2d):
+    """``nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)``, as a matmul.
+
+    A 1×1 convolution with stride s reads the pixels (s·i, s·j) only, so it equals slicing
+    ``x[:, :, ::s, ::s]`` and multiplying the channels by the (out, in) weight matrix. The
+    parameters, their initialisation and the ``state_dict`` are those of the convolution.
+
+    Why: on AVX2 CPUs, torch 2.14.1 hands a strided 1×1 convolution to oneDNN 3.12's
+    ``jit_1x1`` kernel, whose weight gradient for one input channel (grey images, with one
+    torch thread) writes outside its buffers -- training then dies with SIGSEGV or "corrupted
+    double-linked list". The matrix product goes through BLAS instead, on every machine.
+    """
+
+    def __init__(self, in_channels, out_channels, stride=2):
+        super().__init__(in_channels, out_channels, 1, stride=stride, bias=False)
+
+    def forward(self, x):
+        step_h, step_w = self.stride
+        return _channel_matmul(self.weight.flatten(1), x[:, :, ::step_h, ::step_w])
+
+
+class StridedPointwiseConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d(in, out, 1, stride, output_padding=..., bias=False)``, as a matmul.
+
+    A 1×1 transposed convolution with stride s writes the channel product of pixel (i, j) to
+    (s·i, s·j) and zeros elsewhere: a matrix product followed by zero insertion. Same
+    parameters and ``state_dict`` as the transposed convolution; it avoids oneDNN's strided
+    1×1 kernel, which computes this layer's weight gradient (see
+    :class:`StridedPointwiseConv2d`).
+    """
+
+    def __init__(self, in_channels, out_channels, stride=2, output_padding=1):
+        super().__init__(
+            in_channels, out_channels, 1, stride=stride, output_padding=output_padding, bias=False
+        )
+
+    def forward(self, x):
+        n, _, height, width = x.shape
+        step_h, step_w = self.stride
+        values = _channel_matmul(self.weight.flatten(1).T, x)
+        out_h = (height - 1) * step_h + 1 + self.output_padding[0]
+        out_w = (width - 1) * step_w + 1 + self.output_padding[1]
+        out = values.new_zeros(n, values.shape[1], out_h, out_w)
+        out[:, :, ::step_h, ::step_w] = values
+        return out
+
+
 class DownBlock(nn.Module):
     """Halve the size: [conv3×3 s2, BN, act, conv3×3, BN] + [conv1×1 s2, BN], sum, act."""
 
@@ -52,7 +112,7 @@ class DownBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False)
+        self.shortcut = StridedPointwiseConv2d(in_channels, out_channels, stride=2)
         self.bn_shortcut = nn.BatchNorm2d(out_channels)
 
     def forward(self, x):
@@ -71,8 +131,8 @@ class UpBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = nn.ConvTranspose2d(
-            in_channels, out_channels, 1, stride=2, output_padding=1, bias=False
+        self.shortcut = StridedPointwiseConvTranspose2d(
+            in_channels, out_channels, stride=2, output_padding=1
         )
         self.bn_shortcut = nn.BatchNorm2d(out_channels)
 

@@ -45,6 +45,27 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
+@contextlib.contextmanager
+def mkldnn_enabled(enabled):
+    """Run a block with oneDNN (``torch.backends.mkldnn``) switched on or off, then restore it.
+
+    Unlike ``torch.backends.mkldnn.flags``, touches no other oneDNN setting (and so raises no
+    warning about TF32). The flag is read when a kernel is chosen, so a backward pass must run
+    inside the block too for it to apply there. Does nothing when torch is not installed.
+    """
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
 def resolve_device(device, *, name="device"):
     """Turn a ``device`` parameter (None, "cpu", "cuda", "cuda:1", torch.device) into a device.
 

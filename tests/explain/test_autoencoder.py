@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from sknovel.explain import ConvAutoencoder
+from sknovel.utils._torch import mkldnn_enabled
 
 torch = pytest.importorskip("torch")
 
@@ -204,3 +205,108 @@ def test_separates_normal_from_novel_mnist_digits(mnist_detector):
     # about `contamination` of the training digits are called novel, far more of the 5-9s
     novel_rate = np.mean(detector.predict(images[~is_normal]) == -1)
     assert novel_rate > 2 * np.mean(detector.predict(images[is_normal]) == -1)
+
+
+# The 1×1 stride-2 shortcuts avoid oneDNN's strided 1×1 kernel (issue 11 §1); they must stay the
+# same layers: same parameters and state_dict, same outputs and gradients.
+
+
+def _strided_layer_pairs():
+    from sknovel.explain._lsa import StridedPointwiseConv2d, StridedPointwiseConvTranspose2d
+
+    nn = torch.nn
+    return [
+        (StridedPointwiseConv2d(1, 32), nn.Conv2d(1, 32, 1, stride=2, bias=False), (5, 1, 28, 28)),
+        (
+            StridedPointwiseConv2d(32, 64),
+            nn.Conv2d(32, 64, 1, stride=2, bias=False),
+            (3, 32, 15, 9),
+        ),
+        (
+            StridedPointwiseConvTranspose2d(64, 32),
+            nn.ConvTranspose2d(64, 32, 1, stride=2, output_padding=1, bias=False),
+            (5, 64, 7, 6),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float32", 1e-6), ("float64", 1e-12)])
+def test_strided_pointwise_layers_equal_the_convolutions(dtype, rtol):
+    dtype = getattr(torch, dtype)
+    generator = torch.Generator().manual_seed(0)
+    for layer, convolution, shape in _strided_layer_pairs():
+        assert layer.state_dict().keys() == convolution.state_dict().keys()
+        convolution.load_state_dict(layer.state_dict())  # strict: same keys and shapes
+        layer.to(dtype), convolution.to(dtype)
+        x = torch.rand(shape, generator=generator, dtype=dtype, requires_grad=True)
+        # the reference runs off oneDNN, so that this test cannot hit the kernel it avoids
+        with mkldnn_enabled(False):
+            expected = convolution(x)
+            upstream = torch.randn(expected.shape, generator=generator, dtype=dtype)
+            expected_grads = torch.autograd.grad(expected, (x, convolution.weight), upstream)
+        got = layer(x)
+        got_grads = torch.autograd.grad(got, (x, layer.weight), upstream)
+        assert got.shape == expected.shape and got.dtype == dtype
+        for name, a, b in [
+            ("output", got, expected),
+            *zip(("dx", "dw"), got_grads, expected_grads),
+        ]:
+            scale = float(b.abs().max())
+            assert float((a - b).abs().max()) <= rtol * scale, (type(layer).__name__, name)
+
+
+def test_strided_pointwise_layers_initialise_like_the_convolutions():
+    for layer, convolution, _ in _strided_layer_pairs():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(3)
+            layer.reset_parameters()
+            torch.manual_seed(3)
+            convolution.reset_parameters()
+        assert torch.equal(layer.weight, convolution.weight)
+
+
+def _with_convolution_shortcuts(network):
+    """A copy of an LSAAutoencoder whose shortcuts are torch's (strided 1×1) convolutions."""
+    from sknovel.explain._lsa import StridedPointwiseConv2d
+
+    copy_ = copy.deepcopy(network)
+    for block in [*copy_.encoder_conv, *copy_.decoder_conv[:-1]]:
+        old = block.shortcut
+        kind = (
+            torch.nn.Conv2d if isinstance(old, StridedPointwiseConv2d) else torch.nn.ConvTranspose2d
+        )
+        extra = {} if kind is torch.nn.Conv2d else {"output_padding": old.output_padding}
+        block.shortcut = kind(
+            old.in_channels, old.out_channels, 1, stride=old.stride, bias=False, **extra
+        )
+        block.shortcut.to(old.weight.dtype).load_state_dict(old.state_dict())
+    return copy_
+
+
+@pytest.mark.parametrize("input_shape", [(28, 28, 1), (20, 13, 3)])
+def test_network_equals_the_one_with_convolution_shortcuts(input_shape):
+    from sknovel.explain._lsa import LSAAutoencoder
+
+    torch.manual_seed(0)
+    network = LSAAutoencoder(input_shape, latent_dim=8).double()
+    reference = _with_convolution_shortcuts(network)
+    assert {k: v.shape for k, v in network.state_dict().items()} == {
+        k: v.shape for k, v in reference.state_dict().items()
+    }
+    height, width, channels = input_shape
+    x = torch.rand(6, channels, height, width, dtype=torch.float64)
+    with mkldnn_enabled(False):  # float64 never uses oneDNN anyway
+        outputs = [model.train()(x) for model in (network, reference)]
+        for output in outputs:
+            (output - x).pow(2).mean().backward()
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-12, atol=1e-12)
+    for (name, a), b in zip(network.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_weights_saved_with_convolution_shortcuts_still_load():
+    from sknovel.explain._lsa import LSAAutoencoder
+
+    network = LSAAutoencoder((28, 28, 1), latent_dim=4)
+    saved = _with_convolution_shortcuts(network).state_dict()
+    LSAAutoencoder((28, 28, 1), latent_dim=4).load_state_dict(saved)  # strict
