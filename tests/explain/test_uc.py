@@ -66,7 +66,8 @@ def test_shapes_attributes_and_range(fitted_tiny):
     assert len(inverter.train_indices_) + len(inverter.validation_indices_) == 48
     assert len(inverter.validation_indices_) == 5  # ceil(0.1 * 48)
     assert inverter.feature_mean_.shape == inverter.feature_scale_.shape == (192,)
-    np.testing.assert_array_equal(inverter.reconstruct(images[:4]), decoded[:4])
+    # Equal up to float rounding: torch's convolutions without oneDNN depend on the batch.
+    np.testing.assert_allclose(inverter.reconstruct(images[:4]), decoded[:4], rtol=0, atol=1e-6)
 
 
 def test_greyscale_and_resizing():

@@ -273,7 +273,9 @@ np.save({str(tmp_path / "out.npy")!r}, cnn.transform(np.load({str(tmp_path / "im
 """
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(elsewhere), *sys.path]))
     subprocess.run([sys.executable, "-c", script], check=True, env=environment, timeout=600)
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+    # The child runs with torch's default oneDNN setting, which SKNOVEL_TEST_MKLDNN=0 changes
+    # here: the two convolution paths agree to float32 rounding over many sums.
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_packaged_weights_missing_where_unpickled():
