@@ -15,6 +15,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from sknovel.utils._hashing import update_with_array
+
 from ._images import is_path_sequence
 
 #: Default byte budget of the in-process activation store.
@@ -39,10 +41,7 @@ def image_set_key(images):
         for path in images:
             digest.update(file_digest(path))
         return "paths-" + digest.hexdigest()
-    array = np.ascontiguousarray(images)
-    digest.update(repr((array.shape, array.dtype.str)).encode())
-    digest.update(memoryview(array).cast("B"))
-    return "array-" + digest.hexdigest()
+    return "array-" + update_with_array(digest, np.asarray(images)).hexdigest()
 
 
 def file_digest(path, *, chunk_size=1 << 20):

@@ -11,6 +11,8 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sknovel.utils._hashing import update_with_array
+
 from ._subspace import CHUNK_ROWS, residual_scores
 
 #: Data whose largest magnitude lies outside this range are modelled after scaling by a power of
@@ -66,15 +68,7 @@ def data_fingerprint(X):
     -------
     fingerprint : str
     """
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((X.shape, X.dtype.str)).encode())
-    if X.flags.c_contiguous:
-        digest.update(memoryview(X).cast("B"))
-        return digest.hexdigest()
-    for start in range(0, X.shape[0], CHUNK_ROWS):
-        block = np.ascontiguousarray(X[start : start + CHUNK_ROWS])
-        digest.update(memoryview(block).cast("B"))
-    return digest.hexdigest()
+    return update_with_array(hashlib.blake2b(digest_size=16), X, block_rows=CHUNK_ROWS).hexdigest()
 
 
 def check_n_selections(n_selections, n_samples, *, name="n_selections"):
