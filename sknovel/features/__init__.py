@@ -4,6 +4,7 @@ from ._cnn import CNNFeaturizer
 from ._images import (
     IMAGE_SUFFIXES,
     check_image_array,
+    fit_to_size,
     iter_image_batches,
     load_image,
     load_image_folder,
@@ -17,6 +18,7 @@ __all__ = [
     "PixelFeaturizer",
     "SIFTBoWFeaturizer",
     "check_image_array",
+    "fit_to_size",
     "iter_image_batches",
     "load_image",
     "load_image_folder",
