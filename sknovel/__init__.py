@@ -7,7 +7,16 @@ estimators; :mod:`sknovel.metrics` scores rankings by how fast they discover cla
 
 from .pipeline import Pipeline, make_pipeline
 from .rankers import Demud, RandomRanker, SVDRanker
+from .report import DiscoveryReport
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["Demud", "Pipeline", "RandomRanker", "SVDRanker", "make_pipeline", "__version__"]
+__all__ = [
+    "Demud",
+    "DiscoveryReport",
+    "Pipeline",
+    "RandomRanker",
+    "SVDRanker",
+    "make_pipeline",
+    "__version__",
+]

@@ -10,17 +10,41 @@ from sknovel.cli import main
 pytest.importorskip("matplotlib")
 
 
-def test_demo_writes_report(tmp_path, capsys):
-    assert main(["discover", "--demo", "--output", str(tmp_path), "--n-selections", "40"]) == 0
-    assert (tmp_path / "discovery_curves.png").stat().st_size > 10_000
-    assert "discovery_curves.png" in (tmp_path / "report.html").read_text()
+def test_digits_demo_writes_report(tmp_path, capsys):
+    argv = ["discover", "--demo", "digits", "--output", str(tmp_path), "--n-selections", "40"]
+    assert main(argv) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert (tmp_path / "discovery_curve.svg").read_text().startswith("<svg")
+    assert "<svg" in page  # the curve, inline on the first screen
     with open(tmp_path / "rankings.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert {row["method"] for row in rows} == {"DEMUD", "SVD", "Random"}
     assert len(rows) == 3 * 40
     assert "nAUC@10" in capsys.readouterr().out
-    assert (tmp_path / "explanations.png").stat().st_size > 10_000
-    assert "explanations.png" in (tmp_path / "report.html").read_text()
+    assert page.count('<tr class="pick"') == 8  # --explain 8, the default
+    for kind in ("thumbnail", "selection", "expected", "novel", "where"):
+        assert f'src="picks/pick-001-{kind}.png"' in page
+        assert (tmp_path / "picks" / f"pick-001-{kind}.png").stat().st_size > 0
+    assert 'href="picks/pick-001.png"' in page
+
+
+def test_mars_demo_is_the_default_demo(tmp_path, capsys):
+    datasets = pytest.importorskip("sknovel.datasets")
+    if not hasattr(datasets, "load_mars_demo"):
+        pytest.skip("sknovel.datasets.load_mars_demo is missing")
+    from sknovel.cli import missing_cnn_modules
+
+    argv = ["discover", "--demo", "--output", str(tmp_path), "--n-selections", "30"]
+    assert main(argv + ["--explain", "1"]) == 0
+    captured = capsys.readouterr()
+    page = (tmp_path / "report.html").read_text()
+    assert "Mars Science Laboratory" in page and "CC BY-SA 4.0" in page
+    assert page.count('<tr class="pick"') == 1
+    assert (tmp_path / "picks" / "pick-001-where.png").exists()
+    if missing_cnn_modules():
+        assert "Pixel features" in captured.err and "Pixel features" in page
+    else:
+        assert "cnn features: " in captured.out and "CNNFeaturizer" in page
 
 
 def test_data_file(tmp_path):
@@ -52,7 +76,8 @@ def test_data_file(tmp_path):
 
 
 def test_too_many_selections(tmp_path, capsys):
-    assert main(["discover", "--demo", "--output", str(tmp_path), "--n-selections", "5000"]) == 2
+    argv = ["discover", "--demo", "digits", "--output", str(tmp_path), "--n-selections", "5000"]
+    assert main(argv) == 2
     assert "--n-selections=5000 exceeds" in capsys.readouterr().err
 
 
@@ -80,14 +105,16 @@ def test_a_folder_of_images_with_labels_from_subfolders(tmp_path, capsys, featur
     out = tmp_path / "out"
     argv = ["discover", "--images", str(tmp_path / "images"), "--labels-from-folders"]
     argv += ["--features", features, "--output", str(out), "--n-components", "2"]
-    assert main(argv + ["--n-selections", "8", "--explain", "3"]) == 0
+    explain = "3" if features == "pixels" else "1"  # a CNN heatmap costs ~50 forward passes
+    assert main(argv + ["--n-selections", "8", "--explain", explain]) == 0
     printed = capsys.readouterr().out
     assert "skipped unreadable file" in printed and "broken.png" in printed
     with open(out / "rankings.csv") as handle:
         rows = [row for row in csv.DictReader(handle) if row["method"] == "DEMUD"]
     assert len(rows) == 8 and rows[0]["item"].endswith(".png")
     assert {row["class_name"] for row in rows} <= {"red", "green", "blue"}
-    assert (out / "explanations.png").exists() and (out / "discovery_curves.png").exists()
+    assert (out / "picks" / "pick-001-where.png").exists()
+    assert (out / "discovery_curve.svg").exists()
 
 
 def test_a_folder_without_labels(tmp_path):
@@ -95,36 +122,35 @@ def test_a_folder_without_labels(tmp_path):
     out = tmp_path / "out"
     argv = ["discover", "--images", str(tmp_path / "images"), "--features", "pixels"]
     assert main(argv + ["--output", str(out), "--n-selections", "5", "--quiet"]) == 0
-    assert not (out / "discovery_curves.png").exists()
+    assert not (out / "discovery_curve.svg").exists()
     assert "DEMUD's first picks" in (out / "report.html").read_text()
+
+
+def picture_shape(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image).shape
 
 
 def test_invert_draws_expected_and_novel_parts_of_cnn_picks(tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from sknovel import cli
-    from sknovel.plotting import ExplanationDisplay
+    from sknovel.explain import UCInverter
 
-    drawn = {}
-    plot = ExplanationDisplay.plot
-
-    def record(display, *args, **kwargs):
-        drawn["columns"] = [
-            name
-            for name in ("inverted", "expected", "novel", "heatmaps")
-            if getattr(display, name) is not None
-        ]
-        drawn["shape"] = np.shape(display.novel)
-        return plot(display, *args, **kwargs)
-
-    monkeypatch.setattr(ExplanationDisplay, "plot", record)
+    # What is tested is which pictures the report gets, not the decoder: 2 epochs, not 60.
+    monkeypatch.setitem(UCInverter.__init__.__kwdefaults__, "epochs", 2)
     write_folder(tmp_path / "images")
     out = tmp_path / "out"
     argv = ["discover", "--images", str(tmp_path / "images"), "--features", "cnn", "--invert"]
     argv += ["--output", str(out), "--n-selections", "4", "--explain", "2", "--quiet"]
-    assert cli.main(argv) == 0
-    assert drawn["columns"] == ["inverted", "expected", "novel", "heatmaps"]
-    assert drawn["shape"] == (2, 64, 64, 3)
-    assert "--invert" in (out / "report.html").read_text()
+    assert main(argv) == 0
+    page = (out / "report.html").read_text()
+    for kind in ("inverted", "expected", "novel"):
+        assert picture_shape(out / "picks" / f"pick-002-{kind}.png") == (64, 64, 3)
+        assert f"picks/pick-002-{kind}.png" in page
+    assert (out / "picks" / "pick-002-where.png").exists()
+    assert "--invert" in page
+    assert "training the decoder" in page  # its time, among the stages'
 
 
 def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
@@ -133,7 +159,6 @@ def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
     from PIL import Image
 
     from sknovel.explain import UCInverter
-    from sknovel.plotting import ExplanationDisplay
 
     rng = np.random.default_rng(0)
     shapes = [(40, 30), (25, 50), (1, 1), (33, 33), (20, 60), (64, 17)]
@@ -144,17 +169,10 @@ def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
         (image.convert("L") if i % 2 else image).save(folder / f"{i}.png")
     # The decoder's quality is not what is tested here: 2 epochs instead of 60.
     monkeypatch.setitem(UCInverter.__init__.__kwdefaults__, "epochs", 2)
-    drawn = {}
-    plot = ExplanationDisplay.plot
-
-    def record(display, *args, **kwargs):
-        drawn["shapes"] = [np.shape(display.inverted), np.shape(display.novel)]
-        return plot(display, *args, **kwargs)
-
-    monkeypatch.setattr(ExplanationDisplay, "plot", record)
     out = tmp_path / "out"
     argv = ["discover", "--images", str(tmp_path / "images"), "--labels-from-folders"]
     argv += ["--features", "cnn", "--invert", "--explain", "2", "--n-selections", "4"]
     assert main(argv + ["--output", str(out), "--quiet"]) == 0
-    assert drawn["shapes"] == [(2, 64, 64, 3), (2, 64, 64, 3)]
-    assert (out / "explanations.png").stat().st_size > 10_000
+    for rank in (1, 2):
+        for kind in ("inverted", "novel"):
+            assert picture_shape(out / "picks" / f"pick-00{rank}-{kind}.png") == (64, 64, 3)

@@ -10,6 +10,7 @@ import csv
 import html
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from sknovel import cli
 from sknovel.cli import main
+from sknovel.report import _stages
 
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
@@ -61,8 +63,8 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("featurized or ranked before the arguments were checked")
 
-    monkeypatch.setattr(cli, "featurize", refuse)
-    monkeypatch.setattr(cli, "rank_all", refuse)
+    monkeypatch.setattr(_stages, "featurize", refuse)
+    monkeypatch.setattr(_stages, "rank", refuse)
 
 
 # --- the input ------------------------------------------------------------------------------
@@ -229,7 +231,15 @@ def test_n_selections_below_one(tmp_path, capsys, no_work, value):
 
 
 def test_too_many_selections(tmp_path, capsys, no_work):
-    argv = ["discover", "--demo", "--n-selections", "5000", "--output", str(tmp_path / "o")]
+    argv = [
+        "discover",
+        "--demo",
+        "digits",
+        "--n-selections",
+        "5000",
+        "--output",
+        str(tmp_path / "o"),
+    ]
     fails(argv, capsys, "--n-selections=5000 exceeds the 1797 items")
 
 
@@ -319,13 +329,23 @@ def test_output_inside_the_images(tmp_path, capsys, no_work):
     assert not (folder / "report").exists()
 
 
-@pytest.mark.parametrize("name", ["report.html", "rankings.csv", "explanations.png"])
+@pytest.mark.parametrize(
+    "name", ["report.html", "rankings.csv", "explanations.png", "discovery_curve.svg", "picks"]
+)
 def test_an_earlier_report_is_not_overwritten(tmp_path, capsys, no_work, name):
     out = tmp_path / "o"
     out.mkdir()
     (out / name).write_text("earlier")
     fails(["discover", "--demo", "--output", str(out)], capsys, "--overwrite")
     assert (out / name).read_text() == "earlier"
+
+
+def test_a_folder_with_other_files_is_not_written_into(tmp_path, capsys, no_work):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    fails(["discover", "--demo", "--output", str(out)], capsys, "is not empty")
+    assert os.listdir(out) == ["notes.txt"]
 
 
 def test_overwrite_replaces_the_earlier_report(tmp_path, capsys):
@@ -371,17 +391,8 @@ def test_class_names_are_label_indexed_with_an_empty_class(tmp_path, capsys):
     assert "three" in report and "<td>two</td>" not in report
 
 
-def test_class_names_in_the_explanation_panels(tmp_path, monkeypatch):
-    from sknovel.plotting import ExplanationDisplay
-
-    drawn = {}
-    plot = ExplanationDisplay.plot
-
-    def record(display, *args, **kwargs):
-        drawn["labels"] = list(display.labels)
-        return plot(display, *args, **kwargs)
-
-    monkeypatch.setattr(ExplanationDisplay, "plot", record)
+def test_class_names_in_the_rows_of_the_explained_picks(tmp_path):
+    # (was: in the matplotlib explanation panels, which the report's rows replace)
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 3], [12, 6, 2])
     images = (rng.random((20, 6, 6)) * 0.2 + 0.25 * y[:, None, None]).clip(0, 1)
@@ -390,7 +401,10 @@ def test_class_names_in_the_explanation_panels(tmp_path, monkeypatch):
     argv = ["discover", "--data", str(path), "--features", "pixels", "--explain", "20"]
     argv += ["--n-selections", "20", "--n-components", "3"]
     assert main(argv + ["--output", str(tmp_path / "out"), "--quiet"]) == 0
-    assert set(drawn["labels"]) == {"zero", "one", "three"}
+    report = (tmp_path / "out" / "report.html").read_text()
+    shown = set(re.findall(r"<div>class: (\w+)</div>", report))
+    assert shown == {"zero", "one", "three"}
+    assert report.count('<tr class="pick"') == 20
 
 
 # --- skipped files and names shown literally ------------------------------------------------
@@ -413,7 +427,8 @@ def test_skipped_files_are_listed_in_the_report_and_names_shown_literally(tmp_pa
     assert html.escape("\\x1b[31mred.png") in report
     assert "&lt;b&gt;bold&amp;.png" in report and "<b>bold" not in report
     assert "a$\\x$" in report  # the class name, literally, in the picks table
-    assert (out / "explanations.png").exists() and (out / "discovery_curves.png").exists()
+    assert (out / "picks" / "pick-001-where.png").exists()
+    assert (out / "discovery_curve.svg").exists()
 
 
 def test_non_utf8_file_names_are_written_and_shown(tmp_path, capsys):

@@ -1,0 +1,271 @@
+"""The long stages of a discovery report: featurizing, ranking, training a decoder, explaining.
+
+Each stage shows a tqdm progress bar with a remaining-time estimate on stderr (when asked
+for) and is timed; the report lists the times.
+"""
+
+# Authors: The sknovel developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import contextlib
+import sys
+import time
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from sknovel.rankers import Demud, RandomRanker, SVDRanker
+
+#: Names of the stages, in the order they run.
+FEATURIZING = "featurizing"
+RANKING = "ranking"
+INVERTING = "training the decoder (--invert)"
+EXPLAINING = "explaining the picks"
+
+#: Side of the images a decoder draws.
+DECODER_SIZE = 64
+
+
+class Stages:
+    """Progress bars and durations of a report's stages.
+
+    Parameters
+    ----------
+    progress : bool
+        Show tqdm bars on stderr.
+    log : callable or None
+        Told one line (str) when a stage ends.
+    """
+
+    def __init__(self, progress=False, log=None):
+        self.progress = progress
+        self.log = log
+        self.durations = {}
+
+    def bar(self, total, description, unit):
+        """A tqdm bar over `total` `unit`s (disabled unless `progress`)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total,
+            desc=description,
+            unit=unit,
+            file=sys.stderr,
+            disable=not self.progress,
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    @contextlib.contextmanager
+    def timed(self, name):
+        """Time the block as stage `name` (added to earlier time under that name)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.durations[name] = self.durations.get(name, 0.0) + time.perf_counter() - start
+
+    def say(self, line):
+        if self.log is not None:
+            self.log(line)
+
+
+# --- featurizing ----------------------------------------------------------------------------
+
+
+def make_featurizer(kind, images):
+    """An unfitted featurizer for `kind` ("pixels" or "cnn"); None for 2-D features."""
+    from sknovel.features import CNNFeaturizer, PixelFeaturizer
+
+    if kind is None:
+        return None
+    if kind == "cnn":
+        # No activation cache: the report featurizes in chunks (for its progress bar) and
+        # keeps the features itself.
+        return CNNFeaturizer(batch_size=32, memory=False)
+    if kind == "pixels":
+        files = isinstance(images, (list, tuple))
+        return PixelFeaturizer(size=(64, 64) if files else None)
+    raise ValueError(f"features must be 'pixels', 'cnn' or None; got {kind!r}.")
+
+
+def featurize(images, featurizer, stages):
+    """(fitted featurizer, X float64) of the images, with a progress bar over the images.
+
+    A 2-D array with no featurizer is taken as the features themselves.
+    """
+    if featurizer is None:
+        return None, np.asarray(images, dtype=np.float64)
+    n_items = len(images)
+    with stages.timed(FEATURIZING), stages.bar(n_items, FEATURIZING, "image") as bar:
+        featurizer.fit(images)
+        step = max(1, int(getattr(featurizer, "batch_size", 64)))
+        parts = []
+        for start in range(0, n_items, step):
+            chunk = images[start : start + step]
+            parts.append(np.asarray(featurizer.transform(chunk), dtype=np.float64))
+            bar.update(len(chunk))
+        X = np.concatenate(parts)
+    kind = "cnn" if type(featurizer).__name__ == "CNNFeaturizer" else "pixels"
+    stages.say(f"  {kind} features: {X.shape[1]} per image, {stages.durations[FEATURIZING]:.1f} s")
+    return featurizer, X
+
+
+# --- ranking --------------------------------------------------------------------------------
+
+
+def rank(X, *, n_components, n_selections, random_state, stages):
+    """{name: fitted ranker} of DEMUD, static SVD and random selection on X."""
+    rankers = {
+        "DEMUD": Demud(n_components, n_selections=n_selections),
+        "SVD": SVDRanker(n_components, n_selections=n_selections),
+        "Random": RandomRanker(n_selections=n_selections, random_state=random_state),
+    }
+    with stages.timed(RANKING), stages.bar(n_selections, "ranking (DEMUD)", "pick") as bar:
+        for name, ranker in rankers.items():
+            start = time.perf_counter()
+            if name == "DEMUD":
+                _fit_with_progress(ranker, X, bar)
+            else:
+                ranker.fit(X)
+            stages.say(f"  {name:<7} {n_selections} picks in {time.perf_counter() - start:.2f} s")
+    return rankers
+
+
+def _fit_with_progress(demud, X, bar):
+    """Fit `demud`, advancing `bar` one step per pick.
+
+    Demud reports each pick to the callable its ``_progress`` hook returns; the hook is
+    set on this instance for the fit only.
+    """
+
+    def advance(n_picked, n_selections, score):
+        bar.update(n_picked - bar.n)
+
+    demud._progress = lambda verb: advance
+    try:
+        demud.fit(X)
+    finally:
+        del demud._progress
+
+
+# --- training a decoder (UC inversion) ------------------------------------------------------
+
+
+def train_decoder(images, featurizer, X, *, random_state, stages):
+    """A UCInverter trained on the collection's features (computed already), or None.
+
+    Only CNN features need a decoder: pixel features are images already.
+    """
+    from sknovel.features import CNNFeaturizer
+
+    if not isinstance(featurizer, CNNFeaturizer):
+        stages.say("  --invert: pixel features are images already; no decoder is needed.")
+        return None
+    from sknovel.explain import UCInverter
+    from sknovel.explain._uc import _training_targets
+
+    inverter = UCInverter(featurizer, image_size=DECODER_SIZE, random_state=random_state)
+    with stages.timed(INVERTING):
+        targets = _training_targets(images, inverter.image_size, inverter.batch_size)
+        inverter.featurizer_ = featurizer
+        with stages.bar(inverter.epochs, "training the decoder", "epoch") as bar:
+            with _epochs_shown_by(bar, inverter):
+                # The features were computed once already; fit() would compute them again.
+                inverter._fit_features(np.asarray(X, dtype=np.float32), targets)
+    stages.say(f"  decoder trained on {len(targets)} images: {stages.durations[INVERTING]:.1f} s")
+    return inverter
+
+
+@contextlib.contextmanager
+def _epochs_shown_by(bar, inverter):
+    """Advance `bar` once per training epoch of `inverter` (instead of its printed lines).
+
+    UCInverter reports an epoch through ``sknovel.explain._uc.report_epoch`` when
+    ``verbose`` is set; the report routes those reports to its bar during the fit.
+    """
+    from sknovel.explain import _uc
+
+    def advance(name, epoch, epochs, loss, validation_loss, elapsed, **kwargs):
+        bar.update(epoch - bar.n)
+        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+    printer, verbose = _uc.report_epoch, inverter.verbose
+    _uc.report_epoch, inverter.verbose = advance, 1
+    try:
+        yield
+    finally:
+        _uc.report_epoch, inverter.verbose = printer, verbose
+
+
+# --- explaining -----------------------------------------------------------------------------
+
+
+def explain(images, featurizer, demud, X, n_explain, *, inverter, stages):
+    """The pictures of DEMUD's first `n_explain` picks: one Bunch of images per pick.
+
+    Each Bunch holds ``selection`` (the image as the featurizer saw it) and, when they
+    can be drawn, ``expected`` (what the model of the earlier picks expected), ``novel``
+    (what was new) and ``where`` (heat of each pixel's share of the score, (H, W)); with an
+    `inverter`, ``inverted`` (the pick's own features decoded), and ``expected`` and
+    ``novel`` decoded by it. Images are floats in [0, 1].
+    """
+    from sknovel.features import PixelFeaturizer
+
+    positions = list(range(min(n_explain, len(demud.ranking_))))
+    if featurizer is None or not positions:
+        return []
+    with stages.timed(EXPLAINING), stages.bar(len(positions), "explaining", "pick") as bar:
+        if isinstance(featurizer, PixelFeaturizer):
+            pictures = _pixel_pictures(featurizer, demud, X, positions)
+            bar.update(len(positions))
+        else:
+            pictures = _map_pictures(images, featurizer, demud, X, positions, bar)
+            if inverter is not None:
+                _add_inverted(pictures, inverter, demud, X, positions)
+    stages.say(f"  explanations of {len(positions)} picks: {stages.durations[EXPLAINING]:.1f} s")
+    return pictures
+
+
+def _pixel_pictures(featurizer, demud, X, positions):
+    """Pixels are their own features: x̂ and e are images, and each pixel's squared residual
+    is its exact share of the pick's score."""
+    shape = (len(positions), *featurizer.input_shape_)
+    explanation = demud.explain(X)
+    residual = explanation.residuals[positions].reshape(shape)
+    scale = 2 * max(np.abs(residual).max(), 1e-12)
+    selections = explanation.selections[positions].reshape(shape)
+    expected = explanation.expected[positions].reshape(shape)
+    return [
+        Bunch(
+            selection=np.clip(selections[i], 0, 1),
+            expected=np.clip(expected[i], 0, 1),
+            novel=0.5 + residual[i] / scale,
+            where=(residual[i] ** 2).sum(axis=-1),
+        )
+        for i in range(len(positions))
+    ]
+
+
+def _map_pictures(images, featurizer, demud, X, positions, bar):
+    """The picks as the featurizer saw them, with NoveltyMap heatmaps, one pick at a time."""
+    from sknovel.explain import NoveltyMap
+
+    novelty_map = NoveltyMap(featurizer, demud)
+    pictures = []
+    for position in positions:
+        heat = novelty_map.explain(images, [position], features=X)
+        pictures.append(Bunch(selection=heat.images[0], where=heat.maps[0]))
+        bar.update(1)
+    return pictures
+
+
+def _add_inverted(pictures, inverter, demud, X, positions):
+    """Add the decoded pick, expected part and novel part to each pick's pictures."""
+    explanation = demud.explain(X)
+    chosen = Bunch(**{key: np.asarray(value)[positions] for key, value in explanation.items()})
+    decoded = inverter.invert_explanation(chosen)
+    for i, picture in enumerate(pictures):
+        picture.inverted = decoded.selections[i]
+        picture.expected = decoded.expected[i]
+        picture.novel = decoded.novel[i]
