@@ -1,6 +1,7 @@
 """Featurizers: images in, 2-D float features out (pixels, SIFT bag of words, CNN layers)."""
 
 from ._cnn import CNNFeaturizer
+from ._distributed import dask_client, featurize_with_dask
 from ._images import (
     IMAGE_SUFFIXES,
     check_image_array,
@@ -18,6 +19,8 @@ __all__ = [
     "PixelFeaturizer",
     "SIFTBoWFeaturizer",
     "check_image_array",
+    "dask_client",
+    "featurize_with_dask",
     "fit_to_size",
     "iter_image_batches",
     "load_image",

@@ -2,7 +2,8 @@
 
 import os
 import sys
-from collections import OrderedDict
+import threading
+from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
@@ -15,6 +16,7 @@ from sknovel.utils._progress import ImageProgress
 from sknovel.utils._torch import import_torch, resolve_device, torch_seed
 
 from ._activation_cache import PROCESS_STORE, image_set_key
+from ._distributed import check_dask_images, dask_transform, is_dask_images
 from ._images import check_image_array, is_path_sequence, load_image
 from ._networks import ARCHITECTURES
 from ._weights import load_weights, resolve_weights
@@ -22,6 +24,10 @@ from ._weights import load_weights, resolve_weights
 #: Networks kept built in this process, keyed by (network key, device); the oldest is dropped.
 _NETWORKS = OrderedDict()
 _MAX_NETWORKS = 2
+#: How often this process built each network key (weights loaded), and the lock that makes
+#: concurrent tasks of one worker build a network once.
+_NETWORK_LOADS = Counter()
+_NETWORKS_LOCK = threading.Lock()
 #: Output width of (network key, module name), learned from a one-image probe.
 _WIDTHS = {}
 
@@ -152,7 +158,10 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        X : ndarray of shape (n, H, W) or (n, H, W, C), list of image file paths, \
+                dask.bag.Bag of paths or row-chunked dask.array.Array of images
+            Dask input is not computed (only a dask array's shape and dtype are checked):
+            the layer's width comes from a one-image probe of the network.
         y : None
             Ignored.
 
@@ -172,6 +181,10 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         self.layer_name_ = _resolve_layer(self.layer, architecture, network)
         self.weights_ = source.description
         self.input_shape_ = (crop, crop, 3)
+        if is_dask_images(X):
+            check_dask_images(X)
+            self.n_features_out_ = _layer_width(self._network_key, self.layer_name_, network)
+            return self
         _check_images(X)
         if self.memory is not False:
             self.n_features_out_ = self._activations(X)[self.layer_name_].shape[1]
@@ -184,15 +197,22 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        X : ndarray of shape (n, H, W) or (n, H, W, C), list of image file paths, \
+                dask.bag.Bag of paths or row-chunked dask.array.Array of images
 
         Returns
         -------
         features : ndarray of shape (n, ``n_features_out_``), float32
             A new array each call, which the caller may modify: the activation cache keeps
-            its own.
+            its own. For dask input, a dask array chunked by rows as the input's
+            partitions, each block computed where its partition is; every worker process
+            builds the network once and keeps it for its later partitions (the tasks carry
+            only the parameters and the weights' key), and runs without the in-process
+            activation store (``memory=None`` acts as ``False`` there).
         """
         check_is_fitted(self, "layer_name_")
+        if is_dask_images(X):
+            return dask_transform(self, X, dtype=np.float32)
         _check_images(X)
         features = self._activations(X)[self.layer_name_]
         # The in-process store hands out the arrays it keeps; joblib and memory=False make new.
@@ -222,9 +242,11 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         mean = torch.tensor(architecture.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(architecture.std, device=x.device).view(1, 3, 1, 1)
         resize = round(crop * architecture.resize_size / architecture.crop_size)
-        captured = {}
+        captured, owner = {}, threading.get_ident()
 
         def capture(module, inputs, output):
+            if threading.get_ident() != owner:  # another thread's pass (see _recorder)
+                return
             captured["output"] = output.clone()  # later in-place ReLUs must not touch it
             raise _LayerReached
 
@@ -337,7 +359,13 @@ def _run_network(network, batch):
 
 
 def _recorder(name, latest):
+    # The network is shared by the threads of a process (a threaded Dask scheduler runs
+    # several partitions at once); a hook records only the passes of the thread that made it.
+    owner = threading.get_ident()
+
     def hook(module, inputs, output):
+        if threading.get_ident() != owner:
+            return
         # A copy, because an in-place ReLU after this layer would overwrite its output.
         latest[name] = output.detach().flatten(1).float().cpu().numpy().copy()
 
@@ -348,19 +376,21 @@ def _network(key, device):
     torch = import_torch()
     arch, location, seed, _ = key
     cache_key = (key, str(device))
-    if cache_key not in _NETWORKS:
-        architecture = ARCHITECTURES[arch]
-        if seed is None:
-            network = load_weights(architecture.build(), location)
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                network = architecture.build()
-        _NETWORKS[cache_key] = network.to(device).eval()
-        while len(_NETWORKS) > _MAX_NETWORKS:
-            _NETWORKS.popitem(last=False)
-    _NETWORKS.move_to_end(cache_key)
-    return _NETWORKS[cache_key]
+    with _NETWORKS_LOCK:
+        if cache_key not in _NETWORKS:
+            architecture = ARCHITECTURES[arch]
+            if seed is None:
+                network = load_weights(architecture.build(), location)
+            else:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    network = architecture.build()
+            _NETWORKS[cache_key] = network.to(device).eval()
+            _NETWORK_LOADS[key] += 1
+            while len(_NETWORKS) > _MAX_NETWORKS:
+                _NETWORKS.popitem(last=False)
+        _NETWORKS.move_to_end(cache_key)
+        return _NETWORKS[cache_key]
 
 
 def _resolve_layer(layer, architecture, network):

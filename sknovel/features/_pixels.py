@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._distributed import dask_transform, is_dask_images, pixel_input_shape
 from ._images import check_size, files_mode, is_path_sequence, iter_image_batches, torch_fit_to_size
 
 #: ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
@@ -72,7 +73,11 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        X : ndarray of shape (n, H, W) or (n, H, W, C), list of image file paths, \
+                dask.bag.Bag of paths or row-chunked dask.array.Array of images
+            A dask array's shape and dtype are checked without computing it; for a bag,
+            the workers read the files' headers and the first image (only its shape comes
+            back).
         y : None
             Ignored.
 
@@ -81,6 +86,10 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
         self : PixelFeaturizer
         """
         check_size(self.size)
+        if is_dask_images(X):
+            self.input_shape_ = pixel_input_shape(self, X)
+            self.n_features_out_ = int(np.prod(self.input_shape_))
+            return self
         mode = None
         if is_path_sequence(X) and len(X):
             mode = "L" if self.grayscale else files_mode(X)
@@ -94,13 +103,18 @@ class PixelFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        X : ndarray of shape (n, H, W) or (n, H, W, C), list of image file paths, \
+                dask.bag.Bag of paths or row-chunked dask.array.Array of images
 
         Returns
         -------
         features : ndarray of shape (n, ``n_features_out_``), float32
+            For dask input, a dask array chunked by rows as the input's partitions, each
+            block computed where its partition is (see ``sknovel.features._distributed``).
         """
         check_is_fitted(self, "input_shape_")
+        if is_dask_images(X):
+            return dask_transform(self, X, dtype=np.float32)
         rows = []
         mode = "L" if self.grayscale or self.input_shape_[-1] == 1 else "RGB"
         for batch in self._batches(X, mode):

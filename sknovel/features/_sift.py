@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sknovel.utils._progress import ImageProgress
 
+from ._distributed import dask_transform, is_dask_images, sift_descriptor_sample
 from ._images import check_size, is_path_sequence, iter_image_batches, load_image
 
 #: BT.601 luma weights in 16-bit fixed point, exactly as Pillow's "L" conversion computes them,
@@ -264,8 +265,13 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
-            uint8 in [0, 255] or float in [0, 1]; files are read lazily in batches.
+        X : ndarray of shape (n, H, W) or (n, H, W, C), list of image file paths, \
+                dask.bag.Bag of paths or row-chunked dask.array.Array of images
+            uint8 in [0, 255] or float in [0, 1]; files are read lazily in batches. Dask
+            input is described on the workers, each partition keeping a sample of at most
+            `max_descriptors` descriptors; the samples are merged on the workers and only
+            the final one comes to the client, where k-means runs. When every descriptor
+            fits in the sample the vocabulary is the in-memory one.
         y : None
             Ignored.
 
@@ -276,18 +282,23 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
         """
         self._check_params()
         random_state = check_random_state(self.random_state)
-        reservoir = _Reservoir(self.max_descriptors, random_state)
-        n_descriptors = n_without = 0
-        for batch in self._descriptors(X, "fit"):
-            for descriptors in batch:
-                reservoir.add(descriptors)
-                n_descriptors += len(descriptors)
-                n_without += len(descriptors) == 0
-        sample = reservoir.sample()
+        if is_dask_images(X):
+            found = sift_descriptor_sample(self, X, random_state)
+            sample, n_descriptors, n_without = found.rows, found.n_seen, found.n_without
+            n_images = found.n_images
+        else:
+            reservoir = _Reservoir(self.max_descriptors, random_state)
+            n_descriptors = n_without = 0
+            for batch in self._descriptors(X, "fit"):
+                for descriptors in batch:
+                    reservoir.add(descriptors)
+                    n_descriptors += len(descriptors)
+                    n_without += len(descriptors) == 0
+            sample, n_images = reservoir.sample(), len(X)
         if len(sample) < self.n_clusters:
             raise ValueError(
                 f"n_clusters={self.n_clusters} needs at least as many SIFT descriptors, but "
-                f"the {len(X)} images gave {len(sample)} ({n_without} had no keypoints); "
+                f"the {n_images} images gave {len(sample)} ({n_without} had no keypoints); "
                 "pass more or larger images, or a smaller n_clusters."
             )
         self.vocabulary_ = KMeans(
@@ -304,16 +315,20 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        X : ndarray of shape (n, H, W) or (n, H, W, C), list of image file paths, \
+                dask.bag.Bag of paths or row-chunked dask.array.Array of images
             uint8 in [0, 255] or float in [0, 1]; files are read lazily in batches.
 
         Returns
         -------
         features : ndarray of shape (n, n_clusters), float64
             Row i is the share of image i's keypoints nearest to each centre; all zeros for
-            an image without keypoints.
+            an image without keypoints. For dask input, a dask array chunked by rows as the
+            input's partitions, each block computed where its partition is.
         """
         check_is_fitted(self, "vocabulary_")
+        if is_dask_images(X):
+            return dask_transform(self, X, dtype=np.float64)
         counts = []
         for batch in self._descriptors(X, "transform"):
             owners = np.repeat(np.arange(len(batch)), [len(d) for d in batch])
