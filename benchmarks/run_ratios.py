@@ -31,7 +31,10 @@ from sknovel import Demud
 
 SIZES = {
     "full": dict(large_n=200_000, large_t=300, small_n=20_000, small_t=100, warmup_t=20),
-    "quick": dict(large_n=20_000, large_t=60, small_n=5_000, small_t=60, warmup_t=10),
+    # Checks that the script runs (one fit of each length, one BLAS thread: on a busy machine
+    # two OpenBLAS threads that wait for each other made it minutes long); the ratios are not
+    # meaningful at these sizes.
+    "quick": dict(large_n=5_000, large_t=20, small_n=1_000, small_t=20, warmup_t=10),
 }
 N_FEATURES = 512
 N_COMPONENTS = 50
@@ -290,17 +293,26 @@ def main(argv=None):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes (N=20 000 / 5 000, T=60), to check the script runs",
+        help="small sizes (N=5 000 / 1 000, T=20, one repeat, one BLAS thread), to check the "
+        "script runs",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
     parser.add_argument(
         "--repeats",
         type=int,
-        default=3,
-        help="fits of each length, alternating; the fastest counts (default 3)",
+        default=None,
+        help="fits of each length, alternating; the fastest counts (default 3; 1 with --quick)",
     )
     args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1; got {args.repeats}.")
     sizes = SIZES["quick" if args.quick else "full"]
+    if args.quick:
+        from threadpoolctl import threadpool_limits
+
+        blas_limits = threadpool_limits(limits=1, user_api="blas")  # noqa: F841  (kept alive)
     info = machine()
     large = large_runs(sizes, args.repeats)
     small = baseline_runs(sizes, args.repeats)

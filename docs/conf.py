@@ -6,9 +6,14 @@ Build (from the repository root; nothing here needs the network)::
 """
 
 import inspect
+import json
 import os
+import re
 import sys
 from importlib import import_module
+from pathlib import Path
+
+from sphinx.errors import ExtensionError
 
 # The package is imported from this checkout, so the docs build without installing it.
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -119,6 +124,14 @@ autosummary_context = {
 from threadpoolctl import threadpool_limits  # noqa: E402  (a scikit-learn dependency)
 
 _blas_limits = threadpool_limits(limits=1, user_api="blas")
+# The same holds for torch's threads: the autoencoder example trained 1.8x faster with one
+# thread than with two while the machine's two cores were busy with other work.
+try:
+    import torch
+except ImportError:  # pragma: no cover - the examples that need torch would fail anyway
+    pass
+else:
+    torch.set_num_threads(1)
 
 sphinx_gallery_conf = {
     "examples_dirs": "examples",
@@ -132,7 +145,57 @@ sphinx_gallery_conf = {
     # The execution-times pages load DataTables from a CDN; the per-example time is still
     # printed at the end of each example.
     "write_computation_times": False,
+    # An example that raises fails the build (and none may skip itself: each runs on data that
+    # sknovel or scikit-learn ships).
+    "abort_on_example_error": True,
+    "only_warn_on_example_error": False,
 }
+
+#: "Run time: about N s on 2 cores" (or "N min"), which every example's docstring states.
+_STATED_TIME = re.compile(r"Run time: about (\d+(?:\.\d+)?) (s|min) on 2 cores")
+#: An example fails the build when it takes longer than this many times its stated time.
+_TIME_MARGIN = 2.0
+
+
+def stated_run_time(source):
+    """Seconds an example's docstring says it takes, or None when it says nothing."""
+    match = _STATED_TIME.search(source)
+    if match is None:
+        return None
+    return float(match.group(1)) * (60 if match.group(2) == "min" else 1)
+
+
+def check_example_times(app):
+    """Fail the build when an example states no run time or takes over twice what it states.
+
+    Runs after sphinx-gallery has executed the examples (``builder-inited``, priority 900);
+    the measured times are the ``<example>.cost.json`` files sphinx-gallery writes beside
+    each generated page (for an example not rerun, those of its last run).
+    """
+    conf = app.config.sphinx_gallery_conf
+    if not conf.get("plot_gallery", True) or str(conf.get("plot_gallery")) == "False":
+        return
+    source_dir = Path(app.srcdir) / "examples"
+    target_dir = Path(app.srcdir) / "auto_examples"
+    problems = []
+    for example in sorted(source_dir.glob("plot_*.py")):
+        stated = stated_run_time(example.read_text(encoding="utf-8"))
+        if stated is None:
+            problems.append(f"{example.name} does not state 'Run time: about N s on 2 cores'")
+            continue
+        cost = target_dir / f"{example.stem}.cost.json"
+        if not cost.is_file():
+            problems.append(f"{example.name} has no measured time ({cost} is missing)")
+            continue
+        measured = float(json.loads(cost.read_text())["time"])
+        if measured > _TIME_MARGIN * stated:
+            problems.append(
+                f"{example.name} took {measured:.0f} s, over {_TIME_MARGIN:g} x its stated "
+                f"{stated:.0f} s: make it faster or state a time that holds"
+            )
+    if problems:
+        raise ExtensionError("Gallery run times:\n  " + "\n  ".join(problems))
+
 
 # -- HTML ---------------------------------------------------------------------------------------
 
@@ -186,3 +249,5 @@ def _instance_comment(app, what, name, obj, options, lines):
 def setup(app):
     # Before numpydoc (priority 500) so that numpydoc formats the replacement text.
     app.connect("autodoc-process-docstring", _instance_comment, priority=400)
+    # After sphinx-gallery's generate_gallery_rst (default priority 500) has run the examples.
+    app.connect("builder-inited", check_example_times, priority=900)

@@ -7,6 +7,8 @@ with three rankers and ask the question of *Interpretable Discovery in Large Ima
 (Lee, Wagstaff et al.): how quickly does each ranking show us every class? Then we look at
 *why* DEMUD picked what it picked: each pick's expected part (what the model of earlier picks
 could reconstruct) and its residual (what was new).
+
+Run time: about 5 s on 2 cores.
 """
 
 # %%

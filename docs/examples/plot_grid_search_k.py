@@ -6,6 +6,8 @@ DEMUD has one main knob, K (``n_components``): how many principal directions its
 already-selected items keeps. Too few and the model forgets what it has seen; too many and it
 can reconstruct almost anything. We let :class:`~sklearn.model_selection.GridSearchCV` pick K
 by the nAUC of the discovery curve, with :func:`~sknovel.metrics.make_discovery_scorer`.
+
+Run time: about 5 s on 2 cores.
 """
 
 # %%
