@@ -104,12 +104,19 @@ def lead(report):
     early = table.t_early
     demud = next(row for row in table.rows if row.method == "DEMUD")
     random = next(row for row in table.rows if row.method == "Random (exact expectation)")
-    return (
+    found = (
         f"{data} In its first {early} picks DEMUD found {demud.found_early} of "
         f"{table.n_classes} classes; random selection finds {random.found_early:.1f} on "
         f"average (nAUC<sub>{early}</sub> {demud.nauc_early:.1f} vs "
         f"{random.nauc_early:.1f}; 100 is the best possible order)."
-    ).strip()
+    )
+    if table.t_all > early:
+        found += (
+            f" In all {table.t_all} picks: {demud.found_all} classes against "
+            f"{random.found_all:.1f} (nAUC<sub>{table.t_all}</sub> {demud.nauc_all:.1f} vs "
+            f"{random.nauc_all:.1f})."
+        )
+    return found.strip()
 
 
 def first_screen(report):
