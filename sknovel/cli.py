@@ -64,6 +64,28 @@ def check_options(args):
         raise UsageError(f"--random-state must be in [0, 2**32 - 1]; got {args.random_state}.")
     if args.labels_from_folders and args.images is None:
         raise UsageError("--labels-from-folders needs --images FOLDER.")
+    if args.scheduler is not None:
+        check_scheduler(args)
+
+
+def check_scheduler(args):
+    """Refuse --scheduler where it cannot work, before anything is read."""
+    if args.images is None:
+        raise UsageError("--scheduler needs --images FOLDER (the workers read the files).")
+    if args.invert:
+        raise UsageError(
+            "--invert trains a decoder in this process; it cannot be combined with --scheduler."
+        )
+    missing = [
+        package
+        for module, package in (("dask", "dask"), ("distributed", "distributed"))
+        if importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        raise UsageError(
+            f"--scheduler needs {', '.join(missing)}, which is not installed: "
+            'pip install "sknovel[dask]".'
+        )
 
 
 def check_output(output, *, images=None, overwrite=False):
@@ -233,7 +255,9 @@ def load_input(args, log):
         if args.data is not None:
             data = _data.load_npz(args.data)
         else:
-            data = _data.load_folder(args.images, args.labels_from_folders)
+            data = _data.load_folder(
+                args.images, args.labels_from_folders, check_files=args.scheduler is None
+            )
     except ValueError as error:
         raise UsageError(f"{option} {error}") from error
     for path, why in data.get("skipped", []):
@@ -319,6 +343,13 @@ def build_parser():
         default=None,
         help="number of picks to make and plot (default: min(100, number of items))",
     )
+    discover.add_argument(
+        "--scheduler",
+        default=None,
+        help="with --images: check, read, featurize and rank the images on Dask: "
+        "'processes' (a local cluster, one worker process per core), 'threads', or a "
+        "scheduler address such as tcp://host:8786 (needs sknovel[dask])",
+    )
     discover.add_argument("--random-state", type=int, default=0)
     discover.add_argument(
         "--quiet", action="store_true", help="print nothing but errors (no progress bars)"
@@ -368,6 +399,7 @@ def discover(args, argv):
         n_explain=args.explain,
         invert=args.invert,
         random_state=args.random_state,
+        scheduler=args.scheduler,
         verbose=not args.quiet,
         log=log,
         title=f"Discovery report: {data.source}",

@@ -29,9 +29,6 @@ def test_digits_demo_writes_report(tmp_path, capsys):
 
 
 def test_mars_demo_is_the_default_demo(tmp_path, capsys):
-    datasets = pytest.importorskip("sknovel.datasets")
-    if not hasattr(datasets, "load_mars_demo"):
-        pytest.skip("sknovel.datasets.load_mars_demo is missing")
     from sknovel.cli import missing_cnn_modules
 
     argv = ["discover", "--demo", "--output", str(tmp_path), "--n-selections", "30"]
@@ -176,3 +173,41 @@ def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
     for rank in (1, 2):
         for kind in ("inverted", "novel"):
             assert picture_shape(out / "picks" / f"pick-00{rank}-{kind}.png") == (64, 64, 3)
+
+
+def rankings(folder):
+    with open(folder / "rankings.csv") as handle:
+        return [(row["method"], row["item"]) for row in csv.DictReader(handle)]
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_scheduler_ranks_a_folder_as_in_memory(tmp_path, capsys, scheduler):
+    pytest.importorskip("distributed")
+    write_folder(tmp_path / "images")
+    argv = ["discover", "--images", str(tmp_path / "images"), "--labels-from-folders"]
+    argv += ["--features", "pixels", "--n-components", "2", "--n-selections", "8"]
+    argv += ["--explain", "2", "--quiet"]
+    assert main(argv + ["--output", str(tmp_path / "here")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "dask"
+    assert main(argv[:-1] + ["--output", str(out), "--scheduler", scheduler]) == 0
+    assert "broken.png" in capsys.readouterr().out  # checked on the workers, then listed
+    assert rankings(out) == rankings(tmp_path / "here")
+    page = (out / "report.html").read_text()
+    assert "broken.png" in page and scheduler in page
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--demo", "digits"], "--scheduler needs --images"),
+        (["--images", "{folder}", "--invert"], "cannot be combined with --scheduler"),
+    ],
+)
+def test_scheduler_is_refused_where_it_cannot_work(tmp_path, capsys, options, message):
+    write_folder(tmp_path / "images")
+    options = [option.format(folder=tmp_path / "images") for option in options]
+    argv = ["discover", *options, "--scheduler", "threads", "--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sknovel.utils._hashing import update_with_array
 
+from ._blocks import (
+    DelegatingRows,
+    RowBlockArray,
+    needs_block_validation,
+    scale_rows,
+    take_rows,
+    validate_rows,
+)
 from ._subspace import CHUNK_ROWS, residual_scores
 
 #: Data whose largest magnitude lies outside this range are modelled after scaling by a power of
@@ -60,14 +68,22 @@ def data_fingerprint(X):
     a non-contiguous array or a memmap is hashed without a copy of the whole of it): one pass
     over X. Two arrays that differ in a single value, or in the order of two rows, differ here.
 
+    A row-block readable array (memmap, h5py, zarr) is hashed a block at a time, with the
+    same result as the array in memory. A Dask array is hashed chunk by chunk on the workers
+    (see :meth:`sknovel.rankers._dask.DaskRows.fingerprint`).
+
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray, RowBlockArray or DelegatingRows of shape (n_samples, n_features)
 
     Returns
     -------
     fingerprint : str
     """
+    if isinstance(X, DelegatingRows):
+        return X.fingerprint()
+    if isinstance(X, RowBlockArray):
+        return X.fingerprint(hashlib.blake2b(digest_size=16)).hexdigest()
     return update_with_array(hashlib.blake2b(digest_size=16), X, block_rows=CHUNK_ROWS).hexdigest()
 
 
@@ -116,6 +132,8 @@ def resolve_rank_n_selections(n_selections, default, n_samples, caller):
 
 
 def _max_magnitude(X):
+    if isinstance(X, DelegatingRows):
+        return X.max_magnitude()
     top = 0.0
     for start in range(0, X.shape[0], CHUNK_ROWS):
         block = X[start : start + CHUNK_ROWS]
@@ -148,6 +166,18 @@ class BaseRanker(BaseEstimator):
     _validate_dtype = [np.float64, np.float32]
 
     def _validate(self, X, *, reset):
+        if isinstance(X, (RowBlockArray, DelegatingRows)):
+            return X  # validated already (e.g. by explain before it asks is_fitted_on)
+        if needs_block_validation(X):
+            # memmaps, h5py/zarr datasets and Dask arrays are checked a block at a time
+            # and wrapped, never read whole (validate_data would copy them into memory).
+            return validate_rows(
+                self,
+                X,
+                reset=reset,
+                ensure_min_samples=2 if reset else 1,
+                dtypes=self._validate_dtype,
+            )
         try:
             return validate_data(
                 self,
@@ -251,7 +281,7 @@ class SubspaceRankerMixin:
                     f"{type(self).__name__} was fitted on{scaled}: their squared distances "
                     "overflow float64. Rescale X as the fitted data were."
                 )
-        return X if self._exponent == 0 else np.ldexp(X, -self._exponent)
+        return scale_rows(X, self._exponent)
 
     def _from_model_units(self, values, power=1):
         """Values of model units (power 1: lengths; power 2: squared lengths) in X's units."""
@@ -375,7 +405,7 @@ class SubspaceRankerMixin:
 
 
 def _explanation(X, indices, scores, expected):
-    selections = np.asarray(X[indices])
+    selections = take_rows(X, indices)
     return Bunch(
         indices=indices,
         scores=scores,

@@ -13,13 +13,13 @@ from ._base import (
     check_n_selections,
     resolve_n_components,
 )
-from ._selection import ProgressPrinter, best_index, run_selection
+from ._blocks import take_rows
+from ._selection import ProgressPrinter, best_under, run_selection
 from ._subspace import (
     SubspaceModel,
     column_mean,
     pca_model,
     reconstruct,
-    residual_scores,
     update_model,
 )
 
@@ -215,14 +215,12 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             model = pca_model(X, self.n_components_)
         else:
             model = SubspaceModel(column_mean(X), np.zeros((0, X.shape[1])), np.zeros(0), 0)
-        scores, distances = residual_scores(X, model, with_distance=True)
-        scale = float(distances.max())
-        if isinstance(self.init, str):
-            index = best_index(scores, X.dtype, scale)
-        else:
+        index, scale = best_under(X, model)
+        if not isinstance(self.init, str):
             index = int(self.init)
-        expected = reconstruct(X[index], model)
-        residual = np.asarray(X[index], dtype=np.float64) - expected
+        row = take_rows(X, [index])[0]
+        expected = reconstruct(row, model)
+        residual = np.asarray(row, dtype=np.float64) - expected
         first = (index, residual @ residual, expected) + ((model,) if with_model else ())
         return first, scale
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._blocks import DelegatingRows, take_rows
 from ._subspace import (
     CHUNK_ROWS,
     SubspaceModel,
@@ -70,14 +71,122 @@ class _ExactScores:
     """Scores recomputed from scratch under each new model (the ``"full"`` method)."""
 
     def __init__(self, X, model, picked):
-        self.X, self.picked = X, picked
+        self.X, self.picked = X, [int(i) for i in picked]
         self.scores, distances = residual_scores(X, model, with_distance=True)
         self.max_distance = float(distances.max())
-        self.scores[picked] = -np.inf
+        self.scores[self.picked] = -np.inf
 
-    def advance(self, update, old_model):
+    def pick(self, dtype, scale):
+        """The best remaining item and its row (see :func:`best_index`)."""
+        index = best_index(self.scores, dtype, scale)
+        return index, self.X[index]
+
+    def step(self, index, update, old_model):
+        """Remove the item `index` and follow the model `update`."""
+        self.picked.append(index)
         self.scores = residual_scores(self.X, update.model)
         self.scores[self.picked] = -np.inf
+
+
+@dataclass
+class BasisPlan:
+    """What one pick does to every item's maintained score and stored coordinates.
+
+    Made on the driver by :class:`MaintainedBasis` (small: K x d at most), applied to the
+    rows by :func:`apply_plan`, wherever they live.
+
+    ``compact`` (rank, n_basis) or None: first replace the stored coordinates by
+    ``compact @ coordinates[:n_basis]``. ``added`` (q, d): directions whose products with
+    every item are appended to the coordinates; ``added_offsets`` (q,) their products with
+    the old mean. ``dropped_weights`` (n_basis', j): the dropped directions in the stored
+    basis; ``dropped_offsets`` (j,) their products with the new mean.
+    """
+
+    compact: object
+    added: np.ndarray
+    added_offsets: np.ndarray
+    dropped_weights: np.ndarray
+    dropped_offsets: np.ndarray
+
+
+def coordinate_capacity(n_components, n_features):
+    """Rows of the buffer of stored coordinates (the basis is compacted when it is full)."""
+    spare = max(4, min(n_components, n_features // 4 - n_components))
+    return n_components + spare
+
+
+class MaintainedBasis:
+    """Driver-side bookkeeping of the maintained scores: the coefficients of the model.
+
+    ``coefficients`` (n_basis, r) expresses the current components in the stored basis (the
+    components of the starting model and every direction added since).
+    """
+
+    def __init__(self, rank, capacity):
+        self.coefficients = np.eye(rank)
+        self.n_basis = rank
+        self.capacity = capacity
+
+    def plan(self, update, old_model):
+        """The :class:`BasisPlan` that follows `update` of `old_model`."""
+        n_added = len(update.added)
+        compact = None
+        if self.n_basis + n_added > self.capacity:
+            compact = self.coefficients.T.copy()
+            self.coefficients = np.eye(self.coefficients.shape[1])
+            self.n_basis = self.coefficients.shape[0]
+        added_offsets = np.array([direction @ old_model.mean for direction in update.added])
+        self.n_basis += n_added
+        extended = np.zeros((self.n_basis, self.coefficients.shape[1] + n_added))
+        extended[: self.coefficients.shape[0], : self.coefficients.shape[1]] = self.coefficients
+        extended[self.coefficients.shape[0] :, self.coefficients.shape[1] :] = np.eye(n_added)
+        dropped_weights = extended @ update.dropped_coefficients
+        dropped_offsets = np.array([direction @ update.model.mean for direction in update.dropped])
+        self.coefficients = extended @ update.new_coefficients
+        return BasisPlan(compact, update.added, added_offsets, dropped_weights, dropped_offsets)
+
+
+def initial_coordinates(X, model, capacity):
+    """The coordinates buffer (capacity, n_samples) holding every item's model coordinates."""
+    coordinates = np.empty((capacity, X.shape[0]))
+    rank = len(model.components)
+    for start, block in _float64_blocks(X):
+        coordinates[:rank, start : start + len(block)] = (block @ model.components.T).T
+    return coordinates
+
+
+def apply_plan(X, scores, coordinates, n_basis, plan, *, keep_earlier=False):
+    """Apply `plan` to the rows `X`: update `scores` in place, return (coordinates, n_basis).
+
+    New coordinates are written to rows ``n_basis, n_basis + 1, ...`` of `coordinates`, rows
+    that no earlier state reads. A compaction rewrites the buffer in place, or, with
+    `keep_earlier`, writes into a new buffer: then an earlier (scores, coordinates, n_basis)
+    state stays valid, which lets the Dask tracker keep each pick's state as a pure function
+    of the previous one without copying the buffer at every pick.
+    """
+    if plan.compact is not None:
+        rank = plan.compact.shape[0]
+        compacted = np.empty_like(coordinates) if keep_earlier else coordinates
+        weights = plan.compact.astype(coordinates.dtype)
+        for start in range(0, coordinates.shape[1], CHUNK_ROWS * 8):
+            block = slice(start, start + CHUNK_ROWS * 8)
+            compacted[:rank, block] = weights @ coordinates[:n_basis, block]
+        coordinates, n_basis = compacted, rank
+    for direction, offset in zip(plan.added, plan.added_offsets):
+        row = coordinates[n_basis]
+        _products(X, direction, out=row)  # the one pass over X
+        n_basis += 1
+        products = row.astype(np.float64)
+        products -= offset
+        np.square(products, out=products)
+        scores -= products
+    stored = coordinates[:n_basis]
+    for weights, offset in zip(plan.dropped_weights.T, plan.dropped_offsets):
+        products = (weights.astype(stored.dtype) @ stored).astype(np.float64)
+        products -= offset
+        np.square(products, out=products)
+        scores += products
+    return coordinates, n_basis
 
 
 class _MaintainedScores:
@@ -85,10 +194,10 @@ class _MaintainedScores:
 
     ``coordinates[:n_basis]`` holds, for every item, its inner products with a set of basis
     vectors: the components of the model the tracker started from and every direction added
-    since. ``coefficients`` (n_basis, r) expresses the current components in that basis, so
+    since. The :class:`MaintainedBasis` expresses the current components in that basis, so
     the inner product of any vector in the span with every item is a product with the stored
-    coordinates, (n_basis / n_features) of a pass over X. When the basis outgrows its buffer it
-    is compacted to the current components.
+    coordinates, (n_basis / n_features) of a pass over X. When the basis outgrows its buffer
+    it is compacted to the current components.
 
     Coordinates and products are float64 for float32 X too (each block of X is converted as it
     is read, about 1.2 times the time of a float32 pass): float32 products are accurate only to
@@ -100,54 +209,26 @@ class _MaintainedScores:
         self.X = X
         self.scores, distances = residual_scores(X, model, with_distance=True)
         self.max_distance = float(distances.max())
-        self.scores[picked] = -np.inf  # picked items stay -inf through every update
-        n_samples, n_features = X.shape
-        spare = max(4, min(n_components, n_features // 4 - n_components))
-        self.coordinates = np.empty((n_components + spare, n_samples))
-        rank = len(model.components)
-        for start, block in _float64_blocks(X):
-            self.coordinates[:rank, start : start + len(block)] = (block @ model.components.T).T
-        self.coefficients = np.eye(rank)
-        self.n_basis = rank
+        self.scores[[int(i) for i in picked]] = -np.inf  # picked items stay -inf
+        capacity = coordinate_capacity(n_components, X.shape[1])
+        self.coordinates = initial_coordinates(X, model, capacity)
+        self.basis = MaintainedBasis(len(model.components), capacity)
 
-    def _compact(self):
-        rank = self.coefficients.shape[1]
-        weights = self.coefficients.T.astype(self.coordinates.dtype)
-        for start in range(0, self.coordinates.shape[1], CHUNK_ROWS * 8):
-            block = slice(start, start + CHUNK_ROWS * 8)
-            self.coordinates[:rank, block] = weights @ self.coordinates[: self.n_basis, block]
-        self.coefficients = np.eye(rank)
-        self.n_basis = rank
+    def pick(self, dtype, scale):
+        """The best remaining item and its row (see :func:`best_index`)."""
+        index = best_index(self.scores, dtype, scale)
+        return index, self.X[index]
 
-    def advance(self, update, old_model):
-        """Follow `update` (picked items keep their score of -inf: only remaining ones move).
+    def step(self, index, update, old_model):
+        """Remove the item `index` and follow `update` (only remaining items move).
 
         Scores may dip a rounding error below zero; that is harmless, because picks compare
         scores with the tie tolerance and report exact scores recomputed from the model.
         """
-        n_added = len(update.added)
-        if self.n_basis + n_added > len(self.coordinates):
-            self._compact()
-        for direction in update.added:
-            row = self.coordinates[self.n_basis]
-            _products(self.X, direction, out=row)  # the one pass over X
-            self.n_basis += 1
-            products = row.astype(np.float64)
-            products -= direction @ old_model.mean
-            np.square(products, out=products)
-            self.scores -= products
-
-        extended = np.zeros((self.n_basis, self.coefficients.shape[1] + n_added))
-        extended[: self.coefficients.shape[0], : self.coefficients.shape[1]] = self.coefficients
-        extended[self.coefficients.shape[0] :, self.coefficients.shape[1] :] = np.eye(n_added)
-        dropped_weights = extended @ update.dropped_coefficients
-        stored = self.coordinates[: self.n_basis]
-        for weights, direction in zip(dropped_weights.T, update.dropped):
-            products = (weights.astype(stored.dtype) @ stored).astype(np.float64)
-            products -= direction @ update.model.mean
-            np.square(products, out=products)
-            self.scores += products
-        self.coefficients = extended @ update.new_coefficients
+        self.scores[index] = -np.inf
+        n_basis = self.basis.n_basis
+        plan = self.basis.plan(update, old_model)
+        self.coordinates, _ = apply_plan(self.X, self.scores, self.coordinates, n_basis, plan)
 
 
 #: Bytes of the float64 buffer that float32 rows are converted into: small enough to stay in
@@ -174,11 +255,24 @@ def _float64_blocks(X):
 
 def _products(X, vector, out):
     """``X @ vector`` into the float64 array `out`, accumulated in float64 for float32 X."""
-    if X.dtype == np.float64:
+    if X.dtype == np.float64 and isinstance(X, np.ndarray):
         return np.dot(X, vector, out=out)
     for start, block in _float64_blocks(X):
         np.dot(block, vector, out=out[start : start + len(block)])
     return out
+
+
+def make_tracker(X, model, n_components, picked, svd_method):
+    """The object that keeps every remaining item's score under the current model.
+
+    It has ``max_distance`` (the largest squared distance of an item to `model`'s mean),
+    ``pick(dtype, scale) -> (index, row)`` and ``step(index, update, old_model)``.
+    """
+    if isinstance(X, DelegatingRows):
+        return X.tracker(model, n_components, picked, svd_method)
+    if svd_method == "full":
+        return _ExactScores(X, model, picked)
+    return _MaintainedScores(X, model, n_components, picked)
 
 
 def run_selection(
@@ -198,6 +292,8 @@ def run_selection(
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features), float32 or float64
+        Or rows read in blocks (:class:`~sknovel.rankers._blocks.RowBlockArray`) or living
+        elsewhere (:class:`~sknovel.rankers._blocks.DelegatingRows`).
     prior : SubspaceModel
         What is already known (empty for a cold start, in which case `first` is required).
     n_selections : int
@@ -222,46 +318,54 @@ def run_selection(
     indices = np.empty(n_selections, dtype=np.intp)
     scores = np.empty(n_selections)
     expected = np.empty((n_selections, n_features), dtype=X.dtype)
-    picked = np.zeros(X.shape[0], dtype=bool)
+    selected = np.empty((n_selections, n_features), dtype=X.dtype)  # each pick read once
     model, tracker, n_picked, models = prior, None, 0, {}
 
-    def add(index):
+    def add(row):
         nonlocal model
-        picked[index] = True
+        selected[n_picked - 1] = row
         if svd_method == "full":
-            update = update_model(prior, X[indices[:n_picked]], n_components)
+            update = update_model(prior, selected[:n_picked], n_components)
         else:
-            update = update_model(model, X[[index]], n_components)
+            update = update_model(model, selected[n_picked - 1 : n_picked], n_components)
         old_model, model = model, update.model
         return update, old_model
 
     if first is not None:
         indices[0], scores[0], expected[0] = first
         n_picked = 1
-        add(indices[0])
+        add(take_rows(X, indices[:1])[0])
 
     while n_picked < n_selections:
         if tracker is None:
-            if svd_method == "full":
-                tracker = _ExactScores(X, model, picked)
-            else:
-                tracker = _MaintainedScores(X, model, n_components, picked)
+            tracker = make_tracker(X, model, n_components, indices[:n_picked], svd_method)
             scale = tracker.max_distance if scale is None else scale
-        index = best_index(tracker.scores, X.dtype, scale)
+        index, row = tracker.pick(X.dtype, scale)
         if n_picked in record_models:
             models[n_picked] = model
-        expected_part = reconstruct(X[index], model)
-        residual = np.asarray(X[index], dtype=np.float64) - expected_part
+        expected_part = reconstruct(row, model)
+        residual = np.asarray(row, dtype=np.float64) - expected_part
         indices[n_picked], scores[n_picked] = index, residual @ residual
         expected[n_picked] = expected_part
         n_picked += 1
         if progress is not None:
             progress(n_picked, n_selections, scores[n_picked - 1])
-        update, old_model = add(index)
-        tracker.scores[index] = -np.inf
+        update, old_model = add(row)
         if n_picked < n_selections:
-            tracker.advance(update, old_model)
+            tracker.step(index, update, old_model)
     return Selection(indices, scores, expected, model, models)
+
+
+def best_under(X, model):
+    """(index, scale): the best item under a fixed `model`, and the tie scale.
+
+    The scale is the largest squared distance of an item to the model's mean.
+    """
+    if isinstance(X, DelegatingRows):
+        return X.best_under(model)
+    scores, distances = residual_scores(X, model, with_distance=True)
+    scale = float(distances.max())
+    return best_index(scores, X.dtype, scale), scale
 
 
 def tie_aware_order(scores, n_selections, dtype, scale):

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils.extmath import svd_flip
 
-#: Rows per block when walking a large array; about 4 MB of float64 at d = 512.
-CHUNK_ROWS = 1024
+from ._blocks import CHUNK_ROWS, DelegatingRows, product, transpose_product
 
 #: Arrays with at most this many entries are decomposed by an exact SVD of a centred copy;
 #: larger ones through their (chunked) covariance or Gram matrix, which needs no copy of X.
@@ -65,6 +64,8 @@ def _frobenius(X):
 
 def column_mean(X):
     """Mean of the rows of `X` in float64, without copying `X`."""
+    if isinstance(X, DelegatingRows):
+        return X.column_mean()
     total = np.zeros(X.shape[1])
     for start in range(0, X.shape[0], CHUNK_ROWS):
         total += np.asarray(X[start : start + CHUNK_ROWS], dtype=np.float64).sum(axis=0)
@@ -88,6 +89,8 @@ def pca_model(X, n_components):
     (one more pass): zero directions then look as zero as they do to the exact SVD, and both
     paths keep the same components.
     """
+    if isinstance(X, DelegatingRows):
+        return X.pca_model(n_components)
     n_samples, n_features = X.shape
     mean = column_mean(X)
     tol = zero_tolerance(X.shape, _frobenius(X))
@@ -267,9 +270,12 @@ def residual_scores(X, model, *, with_distance=False):
     Returns
     -------
     scores : ndarray of shape (n_samples,), float64
+        (For rows that live elsewhere, e.g. on a Dask cluster, an array of their kind.)
     distances : ndarray of shape (n_samples,), float64
         Only when `with_distance` is True.
     """
+    if isinstance(X, DelegatingRows) and not with_distance:
+        return X.residual_scores(model)
     scores = np.empty(X.shape[0])
     distances = np.empty(X.shape[0]) if with_distance else None
     components = model.components
@@ -297,18 +303,20 @@ def randomized_pca_model(X, n_components, *, n_oversamples=10, n_iter=4, random_
     """
     from sklearn.utils import check_random_state
 
+    if isinstance(X, DelegatingRows):
+        return X.randomized_pca_model(
+            n_components, n_oversamples=n_oversamples, n_iter=n_iter, random_state=random_state
+        )
     rng = check_random_state(random_state)
     n_samples, n_features = X.shape
     mean = column_mean(X)
     width = min(n_components + n_oversamples, n_samples, n_features)
 
     def centred_product(vectors):  # (X - 1 mu^T) @ vectors
-        return (X @ vectors.astype(X.dtype)).astype(np.float64) - mean @ vectors
+        return product(X, vectors) - mean @ vectors
 
     def centred_transpose_product(vectors):  # (X - 1 mu^T)^T @ vectors
-        return (X.T @ vectors.astype(X.dtype)).astype(np.float64) - np.outer(
-            mean, vectors.sum(axis=0)
-        )
+        return transpose_product(X, vectors) - np.outer(mean, vectors.sum(axis=0))
 
     basis, _ = np.linalg.qr(centred_product(rng.standard_normal((n_features, width))))
     for _ in range(n_iter):

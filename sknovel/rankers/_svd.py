@@ -12,6 +12,7 @@ from ._base import (
     check_n_selections,
     resolve_n_components,
 )
+from ._blocks import DelegatingRows, take_rows
 from ._selection import tie_aware_order
 from ._subspace import pca_model, randomized_pca_model, reconstruct, residual_scores
 
@@ -120,7 +121,11 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
         return self
 
     def _rank(self, X, n_selections):
-        scores, distances = residual_scores(X, self._model, with_distance=True)
-        ranking = tie_aware_order(scores, n_selections, X.dtype, float(distances.max()))
-        expected = reconstruct(X[ranking], self._model)
-        return Bunch(indices=ranking, scores=scores[ranking], expected=expected)
+        if isinstance(X, DelegatingRows):  # the scores stay with the rows; the top come back
+            ranking, scores = X.top_under(self._model, n_selections)
+        else:
+            scores, distances = residual_scores(X, self._model, with_distance=True)
+            ranking = tie_aware_order(scores, n_selections, X.dtype, float(distances.max()))
+            scores = scores[ranking]
+        expected = reconstruct(take_rows(X, ranking), self._model)
+        return Bunch(indices=ranking, scores=scores, expected=expected)

@@ -255,7 +255,7 @@ def label_names(labels, class_names, where):
     return {label.item(): str(class_names[label]) for label in present}
 
 
-def load_folder(folder, labels_from_subfolders=False):
+def load_folder(folder, labels_from_subfolders=False, check_files=True):
     """The image files below a folder, checked, as a collection.
 
     Unreadable files are left out and listed in ``skipped``: (file, why).
@@ -265,6 +265,9 @@ def load_folder(folder, labels_from_subfolders=False):
     folder : pathlib.Path
     labels_from_subfolders : bool, default=False
         Label each image by its top-level sub-folder.
+    check_files : bool, default=True
+        Decode every file here to find the unreadable ones; False only lists them (a Dask
+        run checks them where its workers are).
 
     Returns
     -------
@@ -279,7 +282,9 @@ def load_folder(folder, labels_from_subfolders=False):
         raise ValueError(f"{folder} is not a folder.")
     try:
         found = load_image_folder(
-            folder, labels_from_subfolders=labels_from_subfolders, on_error="skip"
+            folder,
+            labels_from_subfolders=labels_from_subfolders,
+            on_error="skip" if check_files else "raise",
         )
     except ValueError as error:
         raise ValueError(f"{folder}: {error}") from error

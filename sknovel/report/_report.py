@@ -164,6 +164,7 @@ class DiscoveryReport:
         n_explain=8,
         invert=False,
         random_state=0,
+        scheduler=None,
         verbose=False,
         log=None,
         **report_params,
@@ -197,6 +198,15 @@ shape (n, d)
             and draw what was expected and what was new as images.
         random_state : int, default=0
             Seeds random selection and the decoder.
+        scheduler : str or None, default=None
+            Run featurizing and ranking on Dask (``pip install "sknovel[dask]"``): images
+            must then be image files, which are checked, read and featurized where the
+            scheduler's workers are, and ranked there without gathering the features;
+            unreadable files are left out and listed. ``"processes"`` starts a local cluster
+            of one worker process per core, ``"threads"`` uses Dask's threaded scheduler,
+            anything else is a scheduler address such as ``"tcp://host:8786"`` (see
+            :func:`sknovel.features.dask_client`). Not with `invert`, whose decoder trains in
+            this process.
         verbose : bool, default=False
             Show a progress bar with a remaining-time estimate on stderr for each long
             stage.
@@ -218,7 +228,73 @@ shape (n, d)
         kind = resolve_features(features, images)
         stages = _stages.Stages(progress=verbose, log=log)
         featurizer = _stages.make_featurizer(kind, images)
-        featurizer, X = _stages.featurize(images, featurizer, stages)
+        if scheduler is not None:
+            _check_dask_input(images, invert)
+            from sknovel.features import dask_client
+
+            with dask_client(scheduler):
+                featurizer, X, listing = _stages.featurize_on_dask(images, featurizer, stages)
+                kept = listing.kept_indices
+                images = listing.paths
+                labels = None if labels is None else np.asarray(labels)[kept]
+                if item_names is not None:
+                    item_names = [item_names[i] for i in kept]
+                skipped = list(report_params.pop("skipped", ()))
+                report_params["skipped"] = skipped + list(
+                    zip(listing.skipped, listing.skip_reasons)
+                )
+                n_selections = min(n_selections, len(images))
+                rankers, pictures = cls._rank_and_explain(
+                    images,
+                    featurizer,
+                    X,
+                    n_components,
+                    n_selections,
+                    n_explain,
+                    False,
+                    random_state,
+                    stages,
+                )
+        else:
+            featurizer, X = _stages.featurize(images, featurizer, stages)
+            rankers, pictures = cls._rank_and_explain(
+                images,
+                featurizer,
+                X,
+                n_components,
+                n_selections,
+                n_explain,
+                invert,
+                random_state,
+                stages,
+            )
+        parameters = {
+            "features": _features_text(featurizer, X),
+            "n_components (K)": rankers["DEMUD"].n_components_,
+            "n_selections": n_selections,
+            "explained picks": len(pictures),
+            "invert": bool(invert),
+            "random_state": random_state,
+        }
+        if scheduler is not None:
+            parameters["scheduler"] = scheduler
+        return cls(
+            rankers,
+            images if featurizer is not None else None,
+            labels=labels,
+            class_names=class_names,
+            item_names=item_names,
+            pictures=pictures,
+            parameters=parameters,
+            timings=stages.durations,
+            **report_params,
+        )
+
+    @staticmethod
+    def _rank_and_explain(
+        images, featurizer, X, n_components, n_selections, n_explain, invert, random_state, stages
+    ):
+        """The fitted rankers and the pictures of DEMUD's first `n_explain` picks."""
         rankers = _stages.rank(
             X,
             n_components=n_components,
@@ -234,25 +310,7 @@ shape (n, d)
         pictures = _stages.explain(
             images, featurizer, rankers["DEMUD"], X, n_explain, inverter=inverter, stages=stages
         )
-        parameters = {
-            "features": _features_text(featurizer, X),
-            "n_components (K)": rankers["DEMUD"].n_components_,
-            "n_selections": n_selections,
-            "explained picks": len(pictures),
-            "invert": bool(invert),
-            "random_state": random_state,
-        }
-        return cls(
-            rankers,
-            images if featurizer is not None else None,
-            labels=labels,
-            class_names=class_names,
-            item_names=item_names,
-            pictures=pictures,
-            parameters=parameters,
-            timings=stages.durations,
-            **report_params,
-        )
+        return rankers, pictures
 
     @classmethod
     def from_pipeline(
@@ -529,6 +587,19 @@ def _n_items(images, demud):
     if images is not None:
         return len(images)
     return int(getattr(demud, "n_samples_fit_", len(demud.ranking_)))
+
+
+def _check_dask_input(images, invert):
+    if not isinstance(images, (list, tuple)):
+        raise ValueError(
+            "scheduler needs images as a list of image files (read where the workers are); "
+            f"got {type(images).__name__}."
+        )
+    if invert:
+        raise ValueError(
+            "invert=True trains a decoder in this process; it cannot be combined with a "
+            "scheduler. Leave one of them out."
+        )
 
 
 def _item_names(item_names, images, n_items):

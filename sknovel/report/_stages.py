@@ -111,6 +111,47 @@ def featurize(images, featurizer, stages):
     return featurizer, X
 
 
+def featurize_on_dask(paths, featurizer, stages):
+    """Featurize image files on the active Dask scheduler; the features stay on the workers.
+
+    Files are checked, read and featurized in the partition tasks (on a cluster: on the
+    workers); unreadable files are left out, as :func:`~sknovel.features.load_image_folder`
+    does with ``on_error="skip"``.
+
+    Returns
+    -------
+    featurizer : the fitted featurizer
+    X : dask.array, persisted, of shape (n kept, d)
+    listing : Bunch with ``paths``, ``kept_indices``, ``skipped``, ``skip_reasons``
+    """
+    from sknovel.features import featurize_with_dask
+
+    with stages.timed(FEATURIZING):
+        result = featurize_with_dask(featurizer, list(paths), fit=True, on_error="skip")
+        X = result.features.persist()
+        _wait_for(X)
+    for path, why in zip(result.skipped, result.skip_reasons):
+        stages.say(f"  skipped unreadable file {path} ({why})")
+    stages.say(
+        f"  features of {X.shape[0]} images computed on Dask ({X.numblocks[0]} partitions): "
+        f"{stages.durations[FEATURIZING]:.1f} s"
+    )
+    return result.featurizer, X, result
+
+
+def _wait_for(collection):
+    """Block until a persisted Dask collection is computed (so the stage's time is honest)."""
+    try:
+        from distributed import default_client, wait
+    except ImportError:  # the threaded scheduler persists eagerly
+        return
+    try:
+        default_client()
+    except ValueError:  # no distributed client: persisted already
+        return
+    wait(collection)
+
+
 # --- ranking --------------------------------------------------------------------------------
 
 

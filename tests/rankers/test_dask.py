@@ -1,0 +1,244 @@
+"""Rankers on row-chunked Dask arrays: the picks of the array in memory, for any chunking, with
+the threaded scheduler and on a LocalCluster of two worker processes (one of them killed
+mid-ranking)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sknovel import Demud, RandomRanker, SVDRanker
+
+da = pytest.importorskip("dask.array", reason="the Dask tests need dask[array]")
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:n_components=.*leaves no residual"),
+    # the scheduler's HTTP server moves to a free port when another cluster holds 8787
+    pytest.mark.filterwarnings("ignore:Port .* is already in use"),
+    pytest.mark.filterwarnings("ignore:Sending large graph"),
+]
+
+RANKERS = {
+    "demud": lambda: Demud(3, n_selections=25),
+    "demud_full": lambda: Demud(3, n_selections=25, svd_method="full"),
+    "demud_mean": lambda: Demud(3, n_selections=25, init="mean"),
+    "demud_row": lambda: Demud(3, n_selections=25, init=11),
+    "demud_long": lambda: Demud(2, n_selections=60),  # the basis is compacted every 4 picks
+    "svd": lambda: SVDRanker(3),
+    "svd_top": lambda: SVDRanker(3, n_selections=10),
+    "svd_randomized": lambda: SVDRanker(3, svd_solver="randomized", random_state=0),
+    "random": lambda: RandomRanker(n_selections=20, random_state=0),
+}
+
+
+def low_rank(n=240, d=12, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)) @ rng.normal(size=(4, d)) + 0.1 * rng.normal(size=(n, d))
+    return X.astype(dtype)
+
+
+def assert_same_ranker(fitted, reference, X, source, *, rtol=1e-7):
+    np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
+    np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=rtol, atol=1e-12)
+    assert fitted.is_fitted_on(source)
+    np.testing.assert_array_equal(fitted.rank(source), reference.rank(X))
+    if not hasattr(reference, "components_"):
+        return
+    np.testing.assert_allclose(fitted.components_, reference.components_, rtol=rtol, atol=rtol)
+    ours, theirs = fitted.explain(source), reference.explain(X)
+    np.testing.assert_array_equal(ours.selections, theirs.selections)
+    np.testing.assert_allclose(ours.residuals, theirs.residuals, rtol=rtol, atol=rtol)
+    scores = fitted.score_samples(source)
+    assert isinstance(scores, da.Array)  # left on the cluster; computed on demand
+    np.testing.assert_allclose(scores.compute(), reference.score_samples(X), rtol=rtol, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(RANKERS))
+def test_same_picks_as_in_memory(name, dtype):
+    X = low_rank(dtype=dtype)
+    reference = RANKERS[name]().fit(X)
+    rtol = 1e-4 if (name == "svd_randomized" and dtype == np.float32) else 1e-7
+    for chunks in [(80, 12), ((1, 100, 39, 100), (5, 7))]:  # even; uneven and split columns
+        source = da.from_array(X, chunks=chunks)
+        assert_same_ranker(RANKERS[name]().fit(source), reference, X, source, rtol=rtol)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, 119), max_size=6, unique=True),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    svd_method=st.sampled_from(["incremental", "full"]),
+    init=st.sampled_from(["svd", "mean", 3]),
+)
+def test_any_row_chunking_gives_the_same_ranking(cuts, dtype, svd_method, init):
+    X = low_rank(120, 9, seed=1, dtype=dtype)
+    bounds = [0, *sorted(cuts), len(X)]
+    chunks = (tuple(np.diff(bounds)), (9,))
+    make = lambda: Demud(3, n_selections=40, svd_method=svd_method, init=init)  # noqa: E731
+    fitted = make().fit(da.from_array(X, chunks=chunks))
+    reference = make().fit(X)
+    np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
+    np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "shape", [(1100, 256), (40, 7000)], ids=["covariance_pca", "gram_pca"]
+)  # both above the size of the exact SVD: the distributed PCA paths
+def test_same_picks_through_the_distributed_pca(shape):
+    X = low_rank(*shape, seed=2)
+    source = da.from_array(X, chunks=(max(shape[0] // 4, 1), -1))
+    for make in (lambda: Demud(5, n_selections=15), lambda: SVDRanker(5, n_selections=15)):
+        assert_same_ranker(make().fit(source), make().fit(X), X, source)
+
+
+def test_ties_in_a_static_ranking_across_chunks():
+    # Integer data: many exactly tied scores, spread over every chunk; the lowest index wins.
+    X = np.random.default_rng(3).integers(0, 3, size=(200, 4)).astype(float)
+    source = da.from_array(X, chunks=(23, 4))
+    for n_selections in (1, 17, 200):
+        reference = SVDRanker(1, n_selections=n_selections).fit(X)
+        fitted = SVDRanker(1, n_selections=n_selections).fit(source)
+        np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
+    reference = Demud(2, n_selections=60).fit(X)
+    np.testing.assert_array_equal(
+        Demud(2, n_selections=60).fit(source).ranking_, reference.ranking_
+    )
+
+
+def test_fingerprint_sees_values_and_chunks():
+    X = low_rank(300, seed=4)
+    ranker = Demud(2, n_selections=5).fit(da.from_array(X, chunks=(50, 12)))
+    assert ranker.is_fitted_on(da.from_array(X.copy(), chunks=(50, 12)))
+    edited = X.copy()
+    edited[123, 4] = np.nextafter(edited[123, 4], np.inf)
+    assert not ranker.is_fitted_on(da.from_array(edited, chunks=(50, 12)))
+    # the same values chunked otherwise count as other data: explain says so
+    with pytest.raises(ValueError, match="not the data this ranker was fitted on"):
+        ranker.explain(da.from_array(X, chunks=(60, 12)))
+
+
+@pytest.mark.parametrize("bad, what", [(np.nan, "NaN"), (-np.inf, "infinity")])
+def test_non_finite_values_are_found_on_the_chunks(bad, what):
+    X = low_rank(300, seed=5)
+    X[211, 2] = bad
+    for ranker in (Demud(2), SVDRanker(2), RandomRanker()):
+        with pytest.raises(ValueError, match=rf"Invalid X for .*contains {what} \(row 211, col"):
+            ranker.fit(da.from_array(X, chunks=(50, 12)))
+
+
+def test_bad_dask_arrays_name_x():
+    with pytest.raises(ValueError, match="Invalid X for Demud: Expected a 2-D array"):
+        Demud().fit(da.ones(10, chunks=5))
+    unknown = da.from_array(low_rank(60), chunks=(20, 12))
+    unknown = unknown[unknown[:, 0] > -np.inf]
+    with pytest.raises(ValueError, match="Invalid X for SVDRanker: .*compute_chunk_sizes"):
+        SVDRanker().fit(unknown)
+    with pytest.raises(TypeError, match="Invalid X for Demud: X has dtype complex128"):
+        Demud().fit(da.ones((10, 3), dtype=complex, chunks=5))
+    fitted = Demud(2, n_selections=3).fit(low_rank(40, 5))
+    with pytest.raises(ValueError, match="X has 6 features, but Demud is expecting 5"):
+        fitted.rank(da.from_array(low_rank(40, 6), chunks=10))
+
+
+def test_rankers_work_without_dask():
+    # sys.modules[name] = None makes "import name" fail, as if dask were not installed.
+    code = textwrap.dedent(
+        """
+        import sys
+        for name in ("dask", "dask.array", "distributed"):
+            sys.modules[name] = None
+        import numpy as np
+        from sknovel import Demud, SVDRanker
+        X = np.random.default_rng(0).normal(size=(50, 4))
+        print(Demud(2, n_selections=3).fit(X).ranking_, SVDRanker(2).fit(X).ranking_[:3])
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# --- a LocalCluster of two worker processes --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed", reason="needs dask.distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+class _ClientDemud(Demud):
+    """Demud with a progress callback that can look at (or break) the cluster mid-ranking."""
+
+    def __init__(self, n_components=None, *, n_selections=None, client=None, kill=False):
+        super().__init__(n_components, n_selections=n_selections)
+        self.client = client
+        self.kill = kill
+
+    def _progress(self, verb):
+        def after_third_pick(n_picked, n_selections, score):
+            if n_picked != 3:
+                return
+            held = self.client.has_what()
+            self.states_held_ = sorted(
+                str(key) for keys in held.values() for key in keys if "_advance_state" in str(key)
+            )
+            if self.kill:
+                self._kill_busiest_worker(held)
+
+        return after_third_pick
+
+    def _kill_busiest_worker(self, held):
+        busiest = max(held, key=lambda address: len(held[address]))
+        pid = self.client.run(os.getpid, workers=[busiest])[busiest]
+        os.kill(pid, signal.SIGKILL)  # its chunks and per-row states are lost
+
+
+def test_same_picks_on_a_local_cluster(client):
+    X = low_rank(2000, 24, seed=6)
+    source = da.from_array(X, chunks=(250, 24))
+    for make in (
+        lambda: _ClientDemud(4, n_selections=12, client=client),
+        lambda: Demud(4, n_selections=6, svd_method="full", init="mean"),
+        lambda: SVDRanker(4, n_selections=30),
+    ):
+        fitted, reference = make().fit(source), make().fit(X)
+        np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
+        np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=1e-7)
+    # mid-ranking, the per-row state of each of the 8 chunks was held by a worker (the state
+    # of the pick before may not be freed yet)
+    observed = _ClientDemud(4, n_selections=4, client=client).fit(source)
+    assert len(observed.states_held_) >= 8, observed.states_held_
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills a worker process")
+def test_a_worker_killed_mid_ranking_never_gives_a_wrong_ranking(client):
+    X = low_rank(2000, 24, seed=7)
+    source = da.from_array(X, chunks=(250, 24))
+    reference = Demud(4, n_selections=10).fit(X)
+    try:
+        fitted = _ClientDemud(4, n_selections=10, client=client, kill=True).fit(source)
+    except Exception as error:  # allowed: a clear error from Dask (e.g. KilledWorker)
+        assert type(error).__module__.startswith(("distributed", "dask")), repr(error)
+    else:  # expected: Dask recomputed the lost states from their lineage
+        np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
+        np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=1e-7)
+    client.wait_for_workers(2, timeout=60)
