@@ -40,9 +40,13 @@ class Demud(SubspaceRankerMixin, BaseRanker):
     ----------
     n_components : int or None, default=None
         K, the number of principal directions the model keeps. None means
-        ``min(10, n_features - 1, n_samples - 2)`` (``min(10, n_features - 1)`` unless
+        ``min(20, n_features - 1, n_samples - 2)`` (``min(20, n_features - 1)`` unless
         ``init="svd"``; 0 means the model is the mean of the picks): smaller than the number
         of directions the data span, so that items the model has seen still have a residual.
+        20 had the best mean nAUC (t = 30, 100, 300) over K in {5, 10, 20, 50, 100} on the
+        Mars rover, Imagenette, MNIST and Fashion-MNIST sets, balanced and with the paper's
+        rare classes (the table: "How the defaults were chosen" in the docs); on balanced sets 10
+        is as good.
         Must not exceed ``min(n_samples, n_features)``. A K of ``n_features`` or more (with
         ``init="svd"``, also ``n_samples - 1`` or more) is allowed but warned about: the
         model then explains every item exactly and they are ranked in row order.
@@ -58,7 +62,9 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         mean-corrected incremental SVD of Ross et al. (2008) and keeps the top K directions;
         identical to ``"full"`` while at most K + 1 items are selected, a truncated
         approximation after that. Its scores are *maintained* rather than recomputed, so a
-        pick costs about one matrix-vector product over X.
+        pick costs about one matrix-vector product over X. The default because its
+        discovery matched ``"full"`` within a point of nAUC at every K of the same table,
+        at a fraction of the cost (300 picks of 300 x 1280: 2.5 s against 12 s).
     verbose : int, default=0
         If positive, print progress (picks made, last score, elapsed time) to stderr about
         ten times per ``fit`` or ``rank``.

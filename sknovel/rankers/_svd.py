@@ -27,9 +27,10 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
     Parameters
     ----------
     n_components : int or None, default=None
-        K. None means ``min(10, n_features - 1, n_samples - 2)`` (0: the distance to the
-        mean): smaller than the rank of the centred data, so that every item keeps a
-        residual. Must not exceed ``min(n_samples, n_features)``. A K of
+        K. None means ``min(20, n_features - 1, n_samples - 2)`` (0: the distance to the
+        mean; 20 as for :class:`Demud`, see its `n_components`): smaller than the rank of
+        the centred data, so that every item keeps a residual. Must not exceed
+        ``min(n_samples, n_features)``. A K of
         ``min(n_features, n_samples - 1)`` or more is allowed but warned about: the PCA then
         explains every item exactly, every score is 0 and the ranking is row order.
     n_selections : int or None, default=None
