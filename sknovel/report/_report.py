@@ -392,7 +392,7 @@ shape (n, d)
     # --- what the report shows --------------------------------------------------------------
 
     def pick_records(self, start, stop):
-        """DEMUD's picks ``start .. stop - 1`` (0-based) as Bunches without pictures.
+        """DEMUD's picks from `start` up to `stop` (0-based, `stop` excluded) as Bunches.
 
         Parameters
         ----------
