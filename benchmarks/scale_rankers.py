@@ -9,12 +9,17 @@ b. Dask: ``Demud`` on a row-chunked dask array on a ``LocalCluster`` of 2 worker
    (1 thread each) vs. the same data as an in-memory numpy array: seconds per pick on the
    cluster minus seconds per pick in memory, the scheduler's cost of a pick; target <= 20 ms.
    The threaded scheduler is measured beside it. The rankings are compared too.
+c. Array API (``--array-api``): ``Demud`` on a torch tensor with scikit-learn's
+   ``array_api_dispatch`` on (default 200 000 x 512 float64 on the CPU; ``--array-api-device
+   cuda`` on a GPU) vs. the same values as a numpy array: seconds per pick (picks T0+1..T,
+   timed inside one fit, the fastest of 3 fits), ratio target <= 1.2. Rankings compared.
 
 Usage (from the repository root)::
 
     PYTHONPATH=. python benchmarks/scale_rankers.py                  # the sizes of the issue
     PYTHONPATH=. python benchmarks/scale_rankers.py --quick          # a run of a minute or two
     PYTHONPATH=. python benchmarks/scale_rankers.py --skip-memmap --cluster-samples 50000
+    PYTHONPATH=. python benchmarks/scale_rankers.py --skip-memmap --skip-cluster --array-api
 
 Both data sets are generated a block at a time (low-rank Gaussian clusters plus noise, rare
 clusters rarer), so neither is ever whole in this process's memory.
@@ -35,6 +40,7 @@ import numpy as np
 TARGET_PICK_OVER_PASS = 1.5
 TARGET_PEAK_RSS_BYTES = 1 << 30
 TARGET_OVERHEAD_SECONDS = 0.020
+TARGET_TORCH_OVER_NUMPY = 1.2
 GENERATOR_BLOCK = 20_000
 
 
@@ -256,11 +262,98 @@ def cluster_run(args):
     }
 
 
+# --- c. Array API ------------------------------------------------------------------------
+
+
+def timed_picks(X, n_components, last, first, repeats=3):
+    """Seconds per pick first+1..last of ``Demud.fit(X)`` (fastest of `repeats`), ranking."""
+    from sknovel import Demud
+
+    stamps = {}
+
+    class TimedDemud(Demud):
+        def _progress(self, verb):
+            return lambda n_picked, n_selections, score: stamps.__setitem__(
+                n_picked, time.perf_counter()
+            )
+
+    best, ranking = np.inf, None
+    for _ in range(repeats):
+        stamps.clear()
+        ranking = TimedDemud(n_components=n_components, n_selections=last).fit(X).ranking_
+        best = min(best, (stamps[last] - stamps[first]) / (last - first))
+    return best, ranking
+
+
+def array_api_run(args):
+    """Demud per pick on a torch tensor (dispatch on) vs. the same numpy array."""
+    import sklearn
+    import torch
+
+    n, d = args.array_api_samples, args.n_features
+    last, first = args.array_api_selections, args.array_api_warmup
+    X = make_rows(0, n, d).astype(np.float64)
+    log(f"[c] numpy: Demud T={last} on {n} x {d} float64 ...")
+    numpy_seconds, numpy_ranking = timed_picks(X, args.n_components, last, first)
+    tensor = torch.from_numpy(X).to(args.array_api_device)
+    log(f"[c] torch on {args.array_api_device}, array_api_dispatch=True ...")
+    with sklearn.config_context(array_api_dispatch=True):
+        torch_seconds, torch_ranking = timed_picks(tensor, args.n_components, last, first)
+    numpy_pass, torch_pass = product_seconds(X, tensor)
+    return {
+        "samples": n,
+        "device": args.array_api_device,
+        "torch": torch.__version__,
+        "numpy_seconds_per_pick": numpy_seconds,
+        "torch_seconds_per_pick": torch_seconds,
+        "same_ranking": bool(np.array_equal(torch_ranking, numpy_ranking)),
+        "numpy_pass_seconds": numpy_pass,
+        "torch_pass_seconds": torch_pass,
+    }
+
+
+def product_seconds(X, tensor, repeats=20):
+    """Seconds of one ``X @ v`` (the pass a pick makes) in numpy and in torch: the fastest."""
+    import torch
+
+    vector = np.random.default_rng(0).standard_normal(X.shape[1])
+    on_device = torch.from_numpy(vector).to(tensor.device)
+    timings = {"numpy": np.inf, "torch": np.inf}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        X @ vector
+        timings["numpy"] = min(timings["numpy"], time.perf_counter() - start)
+        start = time.perf_counter()
+        (tensor @ on_device).sum().item()  # .item() waits for a GPU
+        timings["torch"] = min(timings["torch"], time.perf_counter() - start)
+    return timings["numpy"], timings["torch"]
+
+
 # --- report ------------------------------------------------------------------------------
 
 
 def verdict(ok):
     return "PASS" if ok else "MISS"
+
+
+def report_array_api(args, aa):
+    ratio = aa["torch_seconds_per_pick"] / aa["numpy_seconds_per_pick"]
+    print(
+        f"c. Array API: torch {aa['torch']} tensor on {aa['device']} vs numpy, "
+        f"{aa['samples']} x {args.n_features} float64, K={args.n_components}, "
+        f"picks {args.array_api_warmup + 1}..{args.array_api_selections}"
+    )
+    print(
+        f"   seconds per pick: numpy {aa['numpy_seconds_per_pick'] * 1e3:.1f} ms, torch "
+        f"{aa['torch_seconds_per_pick'] * 1e3:.1f} ms, ratio {ratio:.2f}  (target <= "
+        f"{TARGET_TORCH_OVER_NUMPY}) {verdict(ratio <= TARGET_TORCH_OVER_NUMPY)};  "
+        f"same ranking: {aa['same_ranking']}"
+    )
+    print(
+        f"   one X @ v alone: numpy {aa['numpy_pass_seconds'] * 1e3:.1f} ms, torch "
+        f"{aa['torch_pass_seconds'] * 1e3:.1f} ms, ratio "
+        f"{aa['torch_pass_seconds'] / aa['numpy_pass_seconds']:.2f} (the BLAS kernels' own)"
+    )
 
 
 def report(info, args, mm, cl):
@@ -320,12 +413,18 @@ def parse(argv):
     parser.add_argument("--cluster-warmup", type=int, default=20)
     parser.add_argument("--skip-memmap", action="store_true")
     parser.add_argument("--skip-cluster", action="store_true")
+    parser.add_argument("--array-api", action="store_true", help="c. torch vs numpy per pick")
+    parser.add_argument("--array-api-samples", type=int, default=200_000)
+    parser.add_argument("--array-api-selections", type=int, default=100)
+    parser.add_argument("--array-api-warmup", type=int, default=20)
+    parser.add_argument("--array-api-device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--memmap-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.n_samples, args.n_selections = min(args.n_samples, 200_000), 60
         args.cluster_samples, args.cluster_selections = min(args.cluster_samples, 40_000), 60
+        args.array_api_samples, args.array_api_selections = min(args.array_api_samples, 40_000), 60
     return args
 
 
@@ -333,15 +432,24 @@ def main(argv=None):
     args = parse(argv)
     if args.memmap_child:
         return memmap_child(args)
+    if args.array_api:
+        # scikit-learn's dispatch insists on SciPy's Array API mode, set before SciPy loads.
+        os.environ.setdefault("SCIPY_ARRAY_API", "1")
     info = machine()
     mm = None if args.skip_memmap else memmap_run(args)
     cl = None if args.skip_cluster else cluster_run(args)
+    aa = array_api_run(args) if args.array_api else None
     info["load_average_after"] = machine()["load_average_1_5_15"]
     report(info, args, mm, cl)
+    if aa is not None:
+        report_array_api(args, aa)
     print(f"   load average after the run: {info['load_average_after']}")
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"machine": info, "args": vars(args), "memmap": mm, "cluster": cl}, out)
+            json.dump(
+                {"machine": info, "args": vars(args), "memmap": mm, "cluster": cl, "array_api": aa},
+                out,
+            )
 
 
 if __name__ == "__main__":

@@ -337,18 +337,32 @@ def _check_shape(shape, ensure_min_samples):
         )
 
 
+def _is_array_api_input(X):
+    """Whether `X` is ranked in its own Array API namespace (lazy: no import otherwise)."""
+    library_loaded = "torch" in sys.modules or "cupy" in sys.modules
+    if isinstance(X, np.ndarray) or not (hasattr(X, "__array_namespace__") or library_loaded):
+        return False
+    from ._array_api import is_array_api_input
+
+    return is_array_api_input(X)
+
+
 def _wrap(X, dtypes):
     if is_dask_array(X):
         from ._dask import DaskRows
 
         return DaskRows.from_array(X, dtypes)
+    if _is_array_api_input(X):
+        from ._array_api import ArrayAPIRows
+
+        return ArrayAPIRows.from_array(X, dtypes)
     _check_shape(tuple(X.shape), 0)
     return RowBlockArray(X, working_dtype(X.dtype, dtypes))
 
 
 def needs_block_validation(X):
     """Whether `X` is validated block-wise by :func:`validate_rows` (not copied whole)."""
-    return is_row_block_source(X) or is_dask_array(X)
+    return is_row_block_source(X) or is_dask_array(X) or _is_array_api_input(X)
 
 
 def validate_rows(estimator, X, *, reset, ensure_min_samples, dtypes):
