@@ -3,6 +3,7 @@
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
 import importlib.util
 import os
 from numbers import Integral
@@ -232,7 +233,12 @@ shape (n, d)
             _check_dask_input(images, invert)
             from sknovel.features import dask_client
 
-            with dask_client(scheduler):
+            # Ranking and explaining run inside the client: the features stay on its workers.
+            context = dask_client(scheduler)
+        else:
+            context = contextlib.nullcontext()
+        with context:
+            if scheduler is not None:
                 featurizer, X, listing = _stages.featurize_on_dask(images, featurizer, stages)
                 kept = listing.kept_indices
                 images = listing.paths
@@ -244,29 +250,22 @@ shape (n, d)
                     zip(listing.skipped, listing.skip_reasons)
                 )
                 n_selections = min(n_selections, len(images))
-                rankers, pictures = cls._rank_and_explain(
-                    images,
-                    featurizer,
-                    X,
-                    n_components,
-                    n_selections,
-                    n_explain,
-                    False,
-                    random_state,
-                    stages,
-                )
-        else:
-            featurizer, X = _stages.featurize(images, featurizer, stages)
-            rankers, pictures = cls._rank_and_explain(
-                images,
-                featurizer,
+            else:
+                featurizer, X = _stages.featurize(images, featurizer, stages)
+            rankers = _stages.rank(
                 X,
-                n_components,
-                n_selections,
-                n_explain,
-                invert,
-                random_state,
-                stages,
+                n_components=n_components,
+                n_selections=n_selections,
+                random_state=random_state,
+                stages=stages,
+            )
+            inverter = None
+            if invert and n_explain and featurizer is not None:
+                inverter = _stages.train_decoder(
+                    images, featurizer, X, random_state=random_state, stages=stages
+                )
+            pictures = _stages.explain(
+                images, featurizer, rankers["DEMUD"], X, n_explain, inverter=inverter, stages=stages
             )
         parameters = {
             "features": _features_text(featurizer, X),
@@ -289,28 +288,6 @@ shape (n, d)
             timings=stages.durations,
             **report_params,
         )
-
-    @staticmethod
-    def _rank_and_explain(
-        images, featurizer, X, n_components, n_selections, n_explain, invert, random_state, stages
-    ):
-        """The fitted rankers and the pictures of DEMUD's first `n_explain` picks."""
-        rankers = _stages.rank(
-            X,
-            n_components=n_components,
-            n_selections=n_selections,
-            random_state=random_state,
-            stages=stages,
-        )
-        inverter = None
-        if invert and n_explain and featurizer is not None:
-            inverter = _stages.train_decoder(
-                images, featurizer, X, random_state=random_state, stages=stages
-            )
-        pictures = _stages.explain(
-            images, featurizer, rankers["DEMUD"], X, n_explain, inverter=inverter, stages=stages
-        )
-        return rankers, pictures
 
     @classmethod
     def from_pipeline(
