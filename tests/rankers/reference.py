@@ -8,6 +8,13 @@ import numpy as np
 TIE_RTOL = 1e-10
 
 
+def low_rank(n=240, d=12, seed=0, dtype=np.float64):
+    """Rank-4 data plus a little noise: the rankers' usual test matrix (n, d)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)) @ rng.normal(size=(4, d)) + 0.1 * rng.normal(size=(n, d))
+    return X.astype(dtype)
+
+
 def pca(rows, n_components):
     """Top-K PCA of `rows`, dropping zero singular values (numpy's matrix_rank rule on ||rows||)."""
     rows = np.asarray(rows, dtype=np.float64)

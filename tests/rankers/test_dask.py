@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from sknovel import Demud, RandomRanker, SVDRanker
 
+from .reference import low_rank
+
 da = pytest.importorskip("dask.array", reason="the Dask tests need dask[array]")
 
 pytestmark = [
@@ -35,12 +37,6 @@ RANKERS = {
     "svd_randomized": lambda: SVDRanker(3, svd_solver="randomized", random_state=0),
     "random": lambda: RandomRanker(n_selections=20, random_state=0),
 }
-
-
-def low_rank(n=240, d=12, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 4)) @ rng.normal(size=(4, d)) + 0.1 * rng.normal(size=(n, d))
-    return X.astype(dtype)
 
 
 def assert_same_ranker(fitted, reference, X, source, *, rtol=1e-7):

@@ -10,6 +10,8 @@ import pytest
 from sknovel import Demud, RandomRanker, SVDRanker
 from sknovel.rankers._base import data_fingerprint
 
+from .reference import low_rank
+
 h5py = pytest.importorskip("h5py")
 
 pytestmark = pytest.mark.filterwarnings("ignore:n_components=.*leaves no residual")
@@ -25,12 +27,6 @@ RANKERS = {
     "svd_randomized": lambda: SVDRanker(3, svd_solver="randomized", random_state=0),
     "random": lambda: RandomRanker(n_selections=20, random_state=0),
 }
-
-
-def low_rank(n=240, d=12, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 4)) @ rng.normal(size=(4, d)) + 0.1 * rng.normal(size=(n, d))
-    return X.astype(dtype)
 
 
 def as_memmap(X, path, mode="r"):
