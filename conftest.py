@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # pictures are drawn off-screen in t
 
 import pytest  # noqa: E402
 
-from sknovel.utils._torch import torch_threads  # noqa: E402
+from sknovel.utils.tensors import torch_threads  # noqa: E402
 
 #: Environment variable: "0" switches oneDNN off for the whole session.
 MKLDNN_VARIABLE = "SKNOVEL_TEST_MKLDNN"

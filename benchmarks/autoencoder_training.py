@@ -56,7 +56,7 @@ def main(argv=None):
 
     import torch
 
-    from sknovel.explain import ConvAutoencoder
+    from sknovel.detectors import ConvAutoencoder
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)  # a script, not library code

@@ -8,7 +8,7 @@ From the repository root::
 The setting of the gallery example ``plot_counterfactuals_mnist.py`` at full length: digit
 `--digit` of the first half of the MNIST test set (``mnist_test.npz``, found with
 :func:`sknovel.datasets.find_data_file`) is normal, 500 other digits of that half are the
-anomalies; a :class:`~sknovel.explain.ConvAutoencoder` (15 epochs) is the detector, and the
+anomalies; a :class:`~sknovel.detectors.ConvAutoencoder` (15 epochs) is the detector, and the
 explainer trains with its default parameters (20 epochs, adversarial term on) unless told
 otherwise: ``--no-adversarial`` leaves out the GAN term, ``--pseudo-anomalies`` trains on
 corrupted normal digits instead of the anomalies. Only the explainer's ``fit`` is timed.
@@ -51,7 +51,8 @@ def main(argv=None):
     from sklearn.metrics import roc_auc_score
 
     from sknovel.datasets import find_data_file, load_labelled_images
-    from sknovel.explain import ConvAutoencoder, CounterfactualExplainer
+    from sknovel.detectors import ConvAutoencoder
+    from sknovel.explain import CounterfactualExplainer
     from sknovel.metrics import (
         counterfactual_disentanglement,
         counterfactual_normality,

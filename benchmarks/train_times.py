@@ -50,7 +50,7 @@ def _use_convolution_shortcuts():
     """Make the LSA shortcuts run torch's strided 1×1 convolutions again (the old code)."""
     import torch
 
-    from sknovel.explain import _lsa
+    from sknovel.detectors import _lsa
 
     _lsa.StridedPointwiseConv2d.forward = torch.nn.Conv2d.forward
     _lsa.StridedPointwiseConvTranspose2d.forward = torch.nn.ConvTranspose2d.forward
@@ -63,8 +63,8 @@ def child(path, n_images, epochs, threads):
     sys.path.insert(0, str(Path(__file__).parent))
     from autoencoder_training import mnist_or_synthetic
 
-    from sknovel.explain import ConvAutoencoder
-    from sknovel.utils._torch import mkldnn_enabled
+    from sknovel.detectors import ConvAutoencoder
+    from sknovel.utils.tensors import mkldnn_enabled
 
     if threads is not None:
         torch.set_num_threads(threads)  # a script, not library code
@@ -94,7 +94,7 @@ def float64_equality(images, n_steps, batch_size=32):
     """Largest |loss| and |reconstruction| differences, new vs old shortcuts, after training."""
     import torch
 
-    from sknovel.explain import _lsa
+    from sknovel.detectors import _lsa
 
     x_all = torch.from_numpy(images[: 8 * batch_size, None] / 255.0)  # float64 (n, 1, H, W)
     torch.manual_seed(0)

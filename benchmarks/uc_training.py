@@ -38,7 +38,7 @@ import torch
 from sknovel import Demud
 from sknovel.datasets import find_data_file, load_labelled_images
 from sknovel.explain import UCInverter
-from sknovel.explain._uc import RESIDUAL_SHIFTS
+from sknovel.explain.inversion._uc import RESIDUAL_SHIFTS
 from sknovel.features import CNNFeaturizer
 from sknovel.metrics import inversion_identification_rate, inversion_mse_ratio
 

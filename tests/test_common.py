@@ -9,7 +9,8 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sknovel import Demud, RandomRanker, SVDRanker
-from sknovel.explain import ConvAutoencoder, CounterfactualExplainer, UCInverter
+from sknovel.detectors import ConvAutoencoder
+from sknovel.explain import CounterfactualExplainer, UCInverter
 from sknovel.features import PixelFeaturizer
 from sknovel.utils.estimator_checks import SKLEARN_DATA_FREE_CHECKS
 

@@ -25,7 +25,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sknovel.utils._torch import mkldnn_enabled  # noqa: E402
+from sknovel.utils.tensors import mkldnn_enabled  # noqa: E402
 
 TRAINERS = ("ConvAutoencoder", "UCInverter", "CounterfactualExplainer")
 #: Seconds one trainer's process may take, all four settings together (10-25 s here).
@@ -41,9 +41,10 @@ import sys
 import numpy as np
 import torch
 
-from sknovel.explain import ConvAutoencoder, CounterfactualExplainer, UCInverter
+from sknovel.detectors import ConvAutoencoder
+from sknovel.explain import CounterfactualExplainer, UCInverter
 from sknovel.features import PixelFeaturizer
-from sknovel.utils._torch import mkldnn_enabled, torch_threads
+from sknovel.utils.tensors import mkldnn_enabled, torch_threads
 
 IMAGES = np.random.default_rng(0).random((8, 28, 28)).astype(np.float32)
 COMMON = {"epochs": 1, "batch_size": 4, "random_state": 0, "device": "cpu"}
@@ -214,7 +215,7 @@ def test_the_profiler_check_finds_a_strided_pointwise_convolution():
 
 
 def _train_autoencoder(images):
-    from sknovel.explain import ConvAutoencoder
+    from sknovel.detectors import ConvAutoencoder
 
     settings = {"epochs": 1, "validation_fraction": 0, "random_state": 0, "device": "cpu"}
     return ConvAutoencoder(latent_dim=4, batch_size=len(images), **settings).fit(images)

@@ -10,7 +10,7 @@ map, which shows the pixels the loss is most *sensitive* to. If the error map we
 localisation the two would agree; they found that they mostly do not.
 
 This example repeats their study on the MNIST test set: train
-:class:`~sknovel.explain.ConvAutoencoder` (their network) on digits 0-4 from the first half,
+:class:`~sknovel.detectors.ConvAutoencoder` (their network) on digits 0-4 from the first half,
 then compare the maps of :class:`~sknovel.explain.AutoencoderSaliency` on the second half,
 normal digits (0-4) against novel ones (5-9), with the paper's metrics.
 
@@ -29,7 +29,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from sknovel.datasets import load_mnist_sample
-from sknovel.explain import AutoencoderSaliency, ConvAutoencoder
+from sknovel.detectors import ConvAutoencoder
+from sknovel.explain import AutoencoderSaliency
 from sknovel.metrics import (
     map_mse,
     max_distance_to_best_match,

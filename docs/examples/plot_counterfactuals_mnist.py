@@ -11,7 +11,7 @@ them, together with a concept classifier that keeps the concepts apart.
 
 This example repeats the paper's "MNIST single" setting on the MNIST test set: digit 0 is
 normal, the other digits are anomalies. The detector is sknovel's
-:class:`~sknovel.explain.ConvAutoencoder`; the explainer learns from the first 4 000 of the
+:class:`~sknovel.detectors.ConvAutoencoder`; the explainer learns from the first 4 000 of the
 digits and explains anomalies of the last 1 000. The training is shortened so that the
 example runs in a few minutes on two CPU cores (``benchmarks/counterfactual_training.py``
 trains longer, on twice as many digits).
@@ -32,7 +32,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from sknovel.datasets import load_mnist_sample
-from sknovel.explain import ConvAutoencoder, CounterfactualExplainer
+from sknovel.detectors import ConvAutoencoder
+from sknovel.explain import CounterfactualExplainer
 from sknovel.metrics import (
     counterfactual_disentanglement,
     counterfactual_normality,

@@ -1,8 +1,6 @@
 """Featurizers: images in, 2-D float features out (pixels, SIFT bag of words, CNN layers)."""
 
-from ._cnn import CNNFeaturizer
-from ._distributed import dask_client, featurize_with_dask
-from ._images import (
+from sknovel.utils.images import (
     IMAGE_SUFFIXES,
     check_image_array,
     fit_to_size,
@@ -10,6 +8,9 @@ from ._images import (
     load_image,
     load_image_folder,
 )
+
+from ._cnn import CNNFeaturizer
+from ._distributed import dask_client, featurize_with_dask
 from ._pixels import PixelFeaturizer
 from ._sift import SIFTBoWFeaturizer
 

@@ -15,9 +15,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from sknovel.utils._hashing import update_with_array
-
-from ._images import is_path_sequence
+from sknovel.utils.hashing import update_with_array
+from sknovel.utils.images import is_path_sequence
 
 #: Default byte budget of the in-process activation store.
 DEFAULT_MAX_BYTES = 2 * 1024**3

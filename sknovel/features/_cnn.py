@@ -12,12 +12,12 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from sknovel.utils._progress import ImageProgress
-from sknovel.utils._torch import import_torch, resolve_device, torch_seed
+from sknovel.utils.images import check_image_array, is_path_sequence, load_image
+from sknovel.utils.progress import ImageProgress
+from sknovel.utils.tensors import import_torch, resolve_device, torch_seed
 
 from ._activation_cache import PROCESS_STORE, image_set_key
 from ._distributed import check_dask_images, dask_transform, is_dask_images
-from ._images import check_image_array, is_path_sequence, load_image
 from ._networks import ARCHITECTURES
 from ._weights import load_weights, resolve_weights
 

@@ -31,7 +31,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._images import files_mode, image_file_problem, load_image_folder
+from sknovel.utils.images import files_mode, image_file_problem, load_image_folder
 
 #: Dask settings of the LocalCluster that ``dask_client("processes")`` starts. Dask's nanny
 #: starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold:

@@ -11,7 +11,7 @@ layout (``_conv_stem``, ``_blocks.N._depthwise_conv``, ``_fc``, ...), so it load
 
 import math
 
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 torch = import_torch()
 nn = torch.nn

@@ -7,8 +7,15 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sknovel.utils.images import (
+    check_size,
+    files_mode,
+    is_path_sequence,
+    iter_image_batches,
+    torch_fit_to_size,
+)
+
 from ._distributed import dask_transform, is_dask_images, pixel_input_shape
-from ._images import check_size, files_mode, is_path_sequence, iter_image_batches, torch_fit_to_size
 
 #: ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)

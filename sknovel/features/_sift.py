@@ -9,10 +9,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.utils._progress import ImageProgress
+from sknovel.utils.images import check_size, is_path_sequence, iter_image_batches, load_image
+from sknovel.utils.progress import ImageProgress
 
 from ._distributed import dask_transform, is_dask_images, sift_descriptor_sample
-from ._images import check_size, is_path_sequence, iter_image_batches, load_image
 
 #: BT.601 luma weights in 16-bit fixed point, exactly as Pillow's "L" conversion computes them,
 #: so that an array and the PNG files written from it give the same grey levels.
@@ -166,7 +166,7 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
       (``np.flatnonzero(features.sum(axis=1) == 0)``). The output is float64.
     * **Image size.** SIFT is defined at any size, so without `size` each image is
       described at its own size and no input shape is recorded; `size` fits every image to
-      it first (:func:`sknovel.features._images.fit_to_size`, in [0, 1] floats: of the
+      it first (:func:`sknovel.utils.images.fit_to_size`, in [0, 1] floats: of the
       colour image for arrays, of the grey image for files). An image smaller than
       OpenCV's SIFT can describe (e.g. 1 x 1) has no keypoints and gives a zero row.
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt|bin|ckpt)$")
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")

@@ -7,6 +7,7 @@ from sknovel.metrics._discovery import (
     discovery_curve,
     discovery_nauc,
     expected_random_discovery_curve,
+    nauc_of_curve,
     oracle_discovery_curve,
 )
 
@@ -14,6 +15,7 @@ __all__ = [
     "discovery_curve",
     "discovery_nauc",
     "expected_random_discovery_curve",
+    "nauc_of_curve",
     "oracle_discovery_curve",
 ]
 

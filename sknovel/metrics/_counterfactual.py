@@ -12,6 +12,8 @@ anomalous), images, and the concept classifier's probabilities, as
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from sknovel.utils.images import to_unit_float
+
 
 def _check_scores(scores, name):
     scores = np.asarray(scores)
@@ -74,7 +76,7 @@ def counterfactual_validity(counterfactual_scores, *, threshold=0.5):
         The detector's threshold on the [0, 1] scale; an image scoring at most this is
         normal. :class:`~sknovel.explain.CounterfactualExplainer` maps every detector's
         threshold to 0.5 (its ``threshold_``), so that this equals the share a
-        :class:`~sknovel.explain.ConvAutoencoder` predicts normal.
+        :class:`~sknovel.detectors.ConvAutoencoder` predicts normal.
 
     Returns
     -------
@@ -137,11 +139,9 @@ def _as_unit(images, name):
     array = np.asarray(images)
     if array.ndim < 3 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty array of images; got shape {array.shape}.")
-    if array.dtype == np.uint8:
-        return array / 255.0
-    if array.dtype.kind != "f":
+    if array.dtype != np.uint8 and array.dtype.kind != "f":
         raise TypeError(f"{name} must be uint8 or float images; got dtype {array.dtype}.")
-    return array.astype(np.float64)
+    return to_unit_float(array, np.float64)
 
 
 def counterfactual_disentanglement(concept_probabilities):

@@ -13,7 +13,14 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import column_or_1d
+
+from sknovel.metrics.validation import (
+    check_labels,
+    check_ranking,
+    check_t,
+    count_classes,
+    unique_labels,
+)
 
 __all__ = [
     "discovery_curve",
@@ -69,8 +76,8 @@ def discovery_curve(y, ranking):
     >>> discovery_curve(y, [0, 1, 2, 4])
     array([1, 1, 2, 3])
     """
-    y = _check_labels(y)
-    ranking = _check_ranking(ranking, n_samples=y.shape[0])
+    y = check_labels(y)
+    ranking = check_ranking(ranking, n_samples=y.shape[0])
     return _curve(y, ranking)
 
 
@@ -128,10 +135,10 @@ def discovery_nauc(y, ranking, t=None):
     >>> round(discovery_nauc(y, [0, 1, 2, 4]), 1)
     77.8
     """
-    y = _check_labels(y)
-    ranking = _check_ranking(ranking, n_samples=y.shape[0])
-    t = _check_t(t, ranking.shape[0], of="ranking")
-    return _nauc_of_curve(_curve(y, ranking[:t]), _n_classes(y))
+    y = check_labels(y)
+    ranking = check_ranking(ranking, n_samples=y.shape[0])
+    t = check_t(t, ranking.shape[0], of="ranking")
+    return nauc_of_curve(_curve(y, ranking[:t]), count_classes(y))
 
 
 def expected_random_discovery_curve(y, t=None):
@@ -179,10 +186,10 @@ def expected_random_discovery_curve(y, t=None):
     >>> expected_random_discovery_curve(["a", "a", "b"]).round(4)
     array([1.    , 1.6667, 2.    ])
     """
-    y = _check_labels(y)
+    y = check_labels(y)
     n_samples = y.shape[0]
-    t = _check_t(t, n_samples, of="y")
-    _, class_sizes = _unique_labels(y, return_counts=True)
+    t = check_t(t, n_samples, of="y")
+    _, class_sizes = unique_labels(y, return_counts=True)
     sizes, n_classes_of_size = np.unique(class_sizes, return_counts=True)
     expected = np.zeros(t)
     for size, multiplicity in zip(sizes, n_classes_of_size):
@@ -220,23 +227,52 @@ def oracle_discovery_curve(y, t=None):
     >>> oracle_discovery_curve(["a", "a", "b", "c", "a"])
     array([1, 2, 3, 3, 3])
     """
-    y = _check_labels(y)
-    t = _check_t(t, y.shape[0], of="y")
-    return np.minimum(np.arange(1, t + 1), _n_classes(y))
+    y = check_labels(y)
+    t = check_t(t, y.shape[0], of="y")
+    return np.minimum(np.arange(1, t + 1), count_classes(y))
 
 
 def _curve(y, ranking):
     """Discovery curve of validated inputs."""
     # np.unique returns the *first* occurrence of each label in the ranked
     # sequence: exactly the steps where a new class is discovered.
-    _, first_seen = _unique_labels(y[ranking], return_index=True)
+    _, first_seen = unique_labels(y[ranking], return_index=True)
     is_new = np.zeros(ranking.shape[0], dtype=np.intp)
     is_new[first_seen] = 1
     return np.cumsum(is_new)
 
 
-def _nauc_of_curve(curve, n_classes):
-    """nAUC (percent) of a curve ``C_1 .. C_t``, integer or expected."""
+def nauc_of_curve(curve, n_classes):
+    """Normalised area under a discovery curve given as counts (integer or expected).
+
+    The area of ``C_1 .. C_t`` over that of the oracle curve ``min(i, n_classes)``, in
+    percent (Lee, Wagstaff et al. 2018, eq. 3). :func:`discovery_nauc` computes the curve
+    from labels and a ranking first; this takes a curve at hand, e.g. the expected curve
+    of random selection from :func:`expected_random_discovery_curve`.
+
+    Parameters
+    ----------
+    curve : array-like of shape (t,)
+        Classes discovered after 1, 2, ..., t picks.
+    n_classes : int
+        Number of classes in the collection.
+
+    Returns
+    -------
+    nauc : float
+        In [0, 100] for a curve no higher than the oracle's.
+
+    Examples
+    --------
+    >>> from sknovel.metrics import nauc_of_curve
+    >>> nauc_of_curve([1, 2, 2], n_classes=2)
+    100.0
+    """
+    curve = np.asarray(curve, dtype=np.float64)
+    if curve.ndim != 1 or curve.shape[0] == 0:
+        raise ValueError(f"curve must be a non-empty 1-D array; got shape {curve.shape}.")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive integer; got {n_classes!r}.")
     t = len(curve)
     return 100.0 * float(np.sum(curve)) / _oracle_area(t, n_classes)
 
@@ -259,76 +295,3 @@ def _prob_class_seen(n_samples, size, t):
         remaining = n_samples - np.arange(n_terms)
         prob[:n_terms] = -np.expm1(np.cumsum(np.log1p(-size / remaining)))
     return prob
-
-
-def _n_classes(y):
-    """Number of distinct labels of a validated label vector."""
-    return int(_unique_labels(y).shape[0])
-
-
-def _unique_labels(labels, **kwargs):
-    """``np.unique`` of labels, with an error naming `y` if they cannot be sorted."""
-    try:
-        return np.unique(labels, **kwargs)
-    except TypeError as exc:
-        raise TypeError(
-            "y must hold labels of one comparable type (e.g. all int or all str); "
-            f"sorting them failed with: {exc}"
-        ) from exc
-
-
-def _check_labels(y):
-    """Validate `y`: a non-empty 1-D vector of labels with no missing value."""
-    if np.ndim(y) > 2:
-        raise ValueError(f"y must be a 1-D array of labels, got {np.ndim(y)} dimensions.")
-    y = column_or_1d(y, input_name="y", warn=True)
-    if y.shape[0] == 0:
-        raise ValueError("y must hold at least one label, got an empty array.")
-    if _has_nan(y):
-        raise ValueError("y contains NaN; every item needs a class label.")
-    return y
-
-
-def _has_nan(y):
-    """Whether a validated label vector has a missing (NaN) label."""
-    if y.dtype.kind in "fc":
-        return bool(np.isnan(y).any())
-    if y.dtype == object:
-        return any(label != label for label in y)
-    return False
-
-
-def _check_ranking(ranking, n_samples):
-    """Validate `ranking`: distinct integer row indices into an array of n_samples."""
-    ranking = np.asarray(ranking)
-    if ranking.ndim != 1:
-        raise ValueError(f"ranking must be a 1-D array of row indices, got shape {ranking.shape}.")
-    if ranking.shape[0] == 0:
-        raise ValueError("ranking must hold at least one row index, got an empty array.")
-    if ranking.dtype.kind not in "iu":
-        raise TypeError(f"ranking must hold integer row indices, got dtype {ranking.dtype}.")
-    if ranking.min() < 0 or ranking.max() >= n_samples:
-        raise ValueError(
-            f"ranking must hold row indices in [0, {n_samples}) (the length of y), "
-            f"got values from {ranking.min()} to {ranking.max()}."
-        )
-    ranking = ranking.astype(np.intp, copy=False)
-    counts = np.bincount(ranking, minlength=n_samples)
-    if counts.max() > 1:
-        repeated = np.flatnonzero(counts > 1)
-        raise ValueError(
-            f"ranking must not repeat a row index; {repeated.shape[0]} repeated, "
-            f"e.g. {repeated[0]}."
-        )
-    return ranking
-
-
-def _check_t(t, upper, of):
-    """Validate a curve length `t` in ``[1, upper]``; None means `upper`."""
-    if t is None:
-        return upper
-    if isinstance(t, bool) or not isinstance(t, numbers.Integral):
-        raise ValueError(f"t must be an integer or None, got {t!r}.")
-    if not 1 <= t <= upper:
-        raise ValueError(f"t must be in [1, {upper}] (the length of {of}), got t={t}.")
-    return int(t)

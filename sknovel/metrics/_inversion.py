@@ -8,6 +8,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
+from sknovel.utils.images import to_unit_float
+
 
 def inversion_identification_rate(originals, inverted, *, n_candidates=100, random_state=None):
     """Fraction of inverted images whose own source is their nearest candidate (pixel MSE).
@@ -147,13 +149,11 @@ def _check_pair(originals, inverted):
 
 def _as_unit_float(images, name):
     """uint8 → float64 in [0, 1]; float stays (checked finite)."""
-    if images.dtype == np.uint8:
-        return images / 255.0
-    if images.dtype.kind != "f":
+    if images.dtype != np.uint8 and images.dtype.kind != "f":
         raise TypeError(
             f"{name} must be uint8 in [0, 255] or float in [0, 1]; got dtype {images.dtype}."
         )
-    images = images.astype(np.float64)
+    images = to_unit_float(images, np.float64)
     if not np.all(np.isfinite(images)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return images

@@ -18,6 +18,8 @@ import numbers
 
 import numpy as np
 
+from sknovel.metrics.validation import check_k, check_map_pair
+
 __all__ = [
     "map_mse",
     "max_distance_to_best_match",
@@ -65,8 +67,8 @@ def top_k_agreement(a, b, k):
     >>> top_k_agreement(a, b, k=2)
     1
     """
-    a, b, single = _check_map_pair(a, b, ("a", "b"))
-    k = _check_k(k, a.shape[1] * a.shape[2])
+    a, b, single = check_map_pair(a, b, ("a", "b"))
+    k = check_k(k, a.shape[1] * a.shape[2])
     top_a, top_b = _top_k(a, k), _top_k(b, k)
     rows = np.arange(len(a))[:, np.newaxis]
     in_top_b = np.zeros((len(a), a.shape[1] * a.shape[2]), dtype=bool)
@@ -115,8 +117,8 @@ def max_distance_to_best_match(reference, other, k):
     >>> max_distance_to_best_match(saliency, error, k=1)
     5.0
     """
-    reference, other, single = _check_map_pair(reference, other, ("reference", "other"))
-    k = _check_k(k, reference.shape[1] * reference.shape[2])
+    reference, other, single = check_map_pair(reference, other, ("reference", "other"))
+    k = check_k(k, reference.shape[1] * reference.shape[2])
     width = reference.shape[2]
     top_ref, top_other = _top_k(reference, k), _top_k(other, k)
     rows = (top_ref // width)[:, :, np.newaxis] - (top_other // width)[:, np.newaxis, :]
@@ -152,7 +154,7 @@ def map_mse(a, b):
     >>> map_mse(np.array([[1.0, 0.0]]), np.array([[0.0, 0.0]]))
     0.5
     """
-    a, b, single = _check_map_pair(a, b, ("a", "b"))
+    a, b, single = check_map_pair(a, b, ("a", "b"))
     mse = ((a - b) ** 2).mean(axis=(1, 2))
     return float(mse[0]) if single else mse
 
@@ -194,7 +196,7 @@ def top_k_agreement_chance(k, n_pixels):
     if not isinstance(n_pixels, numbers.Integral) or isinstance(n_pixels, bool) or n_pixels < 1:
         raise ValueError(f"n_pixels must be a positive integer; got {n_pixels!r}.")
     n_pixels = int(n_pixels)
-    k = _check_k(k, n_pixels)
+    k = check_k(k, n_pixels)
     total = math.comb(n_pixels, k)
     # Exact integers; int / int rounds correctly even where the integers exceed float range.
     return np.array(
@@ -206,42 +208,3 @@ def _top_k(maps, k):
     """(n, H, W) maps → (n, k) flat indices of their K largest values, lower index on ties."""
     flat = maps.reshape(len(maps), -1)
     return np.argsort(-flat, axis=1, kind="stable")[:, :k]
-
-
-def _check_maps(maps, name):
-    """Validate one map or a batch; return it as a float (n, H, W) array and whether single."""
-    try:
-        array = np.asarray(maps)
-    except Exception as error:  # noqa: BLE001 - ragged input and the like
-        raise ValueError(f"{name} must be an array of shape (H, W) or (n, H, W).") from error
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}.")
-    if array.ndim not in (2, 3) or array.size == 0:
-        raise ValueError(
-            f"{name} must be one map of shape (H, W) or a batch of shape (n, H, W), with no "
-            f"empty axis; got shape {array.shape}."
-        )
-    array = array.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    single = array.ndim == 2
-    return (array[np.newaxis] if single else array), single
-
-
-def _check_map_pair(a, b, names):
-    a_checked, single = _check_maps(a, names[0])
-    b_checked, _ = _check_maps(b, names[1])
-    if np.shape(a) != np.shape(b):
-        raise ValueError(
-            f"{names[0]} and {names[1]} must have the same shape; got {np.shape(a)} and "
-            f"{np.shape(b)}."
-        )
-    return a_checked, b_checked, single
-
-
-def _check_k(k, n_pixels):
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
-        raise TypeError(f"k must be an integer; got {k!r}.")
-    if not 1 <= k <= n_pixels:
-        raise ValueError(f"k={k} must be in [1, {n_pixels}], the number of pixels of a map.")
-    return int(k)

@@ -6,7 +6,8 @@
 import numpy as np
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
-from sknovel.utils._text import literal
+from sknovel.utils.images import to_unit_float
+from sknovel.utils.text import literal
 
 #: Title colours of a score the detector calls anomalous / normal.
 ANOMALOUS_COLOUR, NORMAL_COLOUR = "tab:red", "tab:green"
@@ -164,7 +165,7 @@ class CounterfactualDisplay:
             raise ValueError(
                 f"images must have shape (n, H, W) or (n, H, W, C); got {images.shape}."
             )
-        images = images / 255.0 if images.dtype == np.uint8 else images
+        images = to_unit_float(images, np.float64)
         counterfactuals = np.asarray(self.counterfactuals)
         if (
             counterfactuals.ndim != images.ndim + 1

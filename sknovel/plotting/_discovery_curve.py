@@ -12,16 +12,11 @@ from sklearn.utils._plotting import _validate_style_kwargs
 from sknovel.metrics import (
     discovery_curve,
     expected_random_discovery_curve,
+    nauc_of_curve,
     oracle_discovery_curve,
 )
-from sknovel.metrics._discovery import (
-    _check_labels,
-    _check_ranking,
-    _check_t,
-    _n_classes,
-    _nauc_of_curve,
-)
-from sknovel.utils._text import literal
+from sknovel.metrics.validation import check_labels, check_ranking, check_t, count_classes
+from sknovel.utils.text import literal
 
 
 class DiscoveryCurveDisplay:
@@ -377,7 +372,7 @@ class DiscoveryCurveDisplay:
     def _plot_random(self, ax, random_kwargs):
         if self.random_curve is None:
             return None
-        nauc = _nauc_of_curve(self.random_curve, self.n_classes)
+        nauc = nauc_of_curve(self.random_curve, self.n_classes)
         default = {
             "color": "tab:gray",
             "linestyle": ":",
@@ -401,11 +396,11 @@ def _plot_curve(ax, curve, kwargs):
 
 def _compute_curves(y, rankings, *, names, t, show_oracle, show_random):
     """Everything :class:`DiscoveryCurveDisplay` draws, as constructor arguments."""
-    y = _check_labels(y)
+    y = check_labels(y)
     rankings, names = _named_rankings(rankings, names)
-    rankings = [_check_ranking(ranking, n_samples=y.shape[0]) for ranking in rankings]
-    t = _check_t(t, min(len(ranking) for ranking in rankings), of="the shortest ranking")
-    n_classes = _n_classes(y)
+    rankings = [check_ranking(ranking, n_samples=y.shape[0]) for ranking in rankings]
+    t = check_t(t, min(len(ranking) for ranking in rankings), of="the shortest ranking")
+    n_classes = count_classes(y)
     curves = [discovery_curve(y, ranking[:t]) for ranking in rankings]
     return {
         "curves": curves,
@@ -413,7 +408,7 @@ def _compute_curves(y, rankings, *, names, t, show_oracle, show_random):
         "n_classes": n_classes,
         "oracle_curve": oracle_discovery_curve(y, t) if show_oracle else None,
         "random_curve": expected_random_discovery_curve(y, t) if show_random else None,
-        "naucs": [_nauc_of_curve(curve, n_classes) for curve in curves],
+        "naucs": [nauc_of_curve(curve, n_classes) for curve in curves],
     }
 
 

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
-from sknovel.utils._text import literal
+from sknovel.utils.text import literal
 
 #: Column titles, in drawing order, keyed by the attribute holding the column's images.
 COLUMNS = {
@@ -137,7 +137,7 @@ class ExplanationDisplay:
             heat = novelty_map.explain(collection, positions, features=features)
             columns["heatmaps"], pictures = heat.maps, heat.images
         if pictures is None:
-            from sknovel.explain._novelty_map import picked_images
+            from sknovel.utils.images import picked_images
 
             pictures = picked_images(collection, indices)
 

@@ -10,8 +10,9 @@ from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils._plotting import _validate_style_kwargs
 
 from sknovel.metrics import top_k_agreement, top_k_agreement_chance
-from sknovel.metrics._maps import _check_k, _check_map_pair
-from sknovel.utils._text import literal
+from sknovel.metrics.validation import check_k, check_map_pair
+from sknovel.utils.images import to_unit_float
+from sknovel.utils.text import literal
 
 #: Column titles of :class:`SaliencyDisplay`, in order.
 COLUMNS = ("Input", "Reconstruction", "Saliency", "Squared saliency", "Error map")
@@ -198,7 +199,8 @@ class SaliencyDisplay:
         --------
         >>> import numpy as np
         >>> import matplotlib.pyplot as plt
-        >>> from sknovel.explain import AutoencoderSaliency, ConvAutoencoder
+        >>> from sknovel.detectors import ConvAutoencoder
+        >>> from sknovel.explain import AutoencoderSaliency
         >>> from sknovel.plotting import SaliencyDisplay
         >>> images = np.random.default_rng(0).random((20, 8, 8))
         >>> detector = ConvAutoencoder(epochs=1, random_state=0).fit(images)
@@ -219,7 +221,7 @@ class SaliencyDisplay:
         )
         explanation = unsquared.explain(X)
         images = np.asarray(X)
-        images = images / 255.0 if images.dtype == np.uint8 else images
+        images = to_unit_float(images, np.float64)
         display = cls(
             images=images,
             reconstructions=explanation.reconstructions,
@@ -426,7 +428,7 @@ class TopKAgreementDisplay:
         display : TopKAgreementDisplay
         """
         check_matplotlib_support(f"{cls.__name__}.from_maps")
-        saliency, _, single = _check_map_pair(
+        saliency, _, single = check_map_pair(
             saliency_maps, error_maps, ("saliency_maps", "error_maps")
         )
         if single:
@@ -434,7 +436,7 @@ class TopKAgreementDisplay:
                 f"saliency_maps must be a batch of maps (n, H, W); got shape {saliency.shape[1:]}."
             )
         n_pixels = saliency.shape[1] * saliency.shape[2]
-        k = _check_k(k, n_pixels)
+        k = check_k(k, n_pixels)
         agreement = top_k_agreement(saliency_maps, error_maps, k)
         if groups is None:
             groups = np.full(len(agreement), "all")

@@ -11,7 +11,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sknovel.utils._hashing import update_with_array
+from sknovel.utils.hashing import update_with_array
 
 from ._blocks import (
     DelegatingRows,

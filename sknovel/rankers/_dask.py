@@ -26,7 +26,7 @@ import uuid
 
 import numpy as np
 
-from sknovel.utils._hashing import update_with_array
+from sknovel.utils.hashing import update_with_array
 
 from ._blocks import CHUNK_ROWS, DelegatingRows, working_dtype
 from ._selection import (

@@ -11,7 +11,7 @@ written as escape sequences, then HTML-escaped.
 
 import html
 
-from sknovel.utils._text import escape_controls
+from sknovel.utils.text import escape_controls
 
 #: Column titles of a pick's pictures, in the order they are shown, with what each shows.
 PICTURES = {

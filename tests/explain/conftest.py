@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sknovel.utils._torch import torch_threads
+from sknovel.utils.tensors import torch_threads
 
 
 @pytest.fixture(autouse=True, scope="package")
@@ -27,7 +27,7 @@ def mnist_detector(one_torch_thread):
     """
     pytest.importorskip("torch")
     from sknovel.datasets import find_data_file, load_labelled_images
-    from sknovel.explain import ConvAutoencoder
+    from sknovel.detectors import ConvAutoencoder
 
     path = find_data_file("mnist_test.npz", start=Path(__file__).parent)
     if path is None:

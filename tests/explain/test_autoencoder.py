@@ -9,8 +9,8 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from sknovel.explain import ConvAutoencoder
-from sknovel.utils._torch import mkldnn_enabled
+from sknovel.detectors import ConvAutoencoder
+from sknovel.utils.tensors import mkldnn_enabled
 
 torch = pytest.importorskip("torch")
 
@@ -212,7 +212,7 @@ def test_separates_normal_from_novel_mnist_digits(mnist_detector):
 
 
 def _strided_layer_pairs():
-    from sknovel.explain._lsa import StridedPointwiseConv2d, StridedPointwiseConvTranspose2d
+    from sknovel.detectors._lsa import StridedPointwiseConv2d, StridedPointwiseConvTranspose2d
 
     nn = torch.nn
     return [
@@ -267,7 +267,7 @@ def test_strided_pointwise_layers_initialise_like_the_convolutions():
 
 def _with_convolution_shortcuts(network):
     """A copy of an LSAAutoencoder whose shortcuts are torch's (strided 1×1) convolutions."""
-    from sknovel.explain._lsa import StridedPointwiseConv2d
+    from sknovel.detectors._lsa import StridedPointwiseConv2d
 
     copy_ = copy.deepcopy(network)
     for block in [*copy_.encoder_conv, *copy_.decoder_conv[:-1]]:
@@ -285,7 +285,7 @@ def _with_convolution_shortcuts(network):
 
 @pytest.mark.parametrize("input_shape", [(28, 28, 1), (20, 13, 3)])
 def test_network_equals_the_one_with_convolution_shortcuts(input_shape):
-    from sknovel.explain._lsa import LSAAutoencoder
+    from sknovel.detectors._lsa import LSAAutoencoder
 
     torch.manual_seed(0)
     network = LSAAutoencoder(input_shape, latent_dim=8).double()
@@ -305,7 +305,7 @@ def test_network_equals_the_one_with_convolution_shortcuts(input_shape):
 
 
 def test_weights_saved_with_convolution_shortcuts_still_load():
-    from sknovel.explain._lsa import LSAAutoencoder
+    from sknovel.detectors._lsa import LSAAutoencoder
 
     network = LSAAutoencoder((28, 28, 1), latent_dim=4)
     saved = _with_convolution_shortcuts(network).state_dict()

@@ -15,8 +15,9 @@ from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks
 
-from sknovel.explain import ConvAutoencoder, CounterfactualExplainer
-from sknovel.explain._pseudo_anomalies import CORRUPTIONS, corrupt, pseudo_anomalies
+from sknovel.detectors import ConvAutoencoder
+from sknovel.explain import CounterfactualExplainer
+from sknovel.explain.counterfactuals._pseudo_anomalies import CORRUPTIONS, corrupt, pseudo_anomalies
 
 torch = pytest.importorskip("torch")
 
@@ -157,7 +158,7 @@ def test_corruptions_change_images_and_keep_their_range():
 
 
 def test_pseudo_anomalies_prefer_images_scored_anomalous(monkeypatch):
-    monkeypatch.setattr("sknovel.explain._pseudo_anomalies.MAX_ROUNDS", 1)
+    monkeypatch.setattr("sknovel.explain.counterfactuals._pseudo_anomalies.MAX_ROUNDS", 1)
     images = RNG.random((30, 8, 8, 1)).astype(np.float32) * 0.4
 
     def score(batch):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from sknovel.explain import AutoencoderSaliency, ConvAutoencoder
+from sknovel.detectors import ConvAutoencoder
+from sknovel.explain import AutoencoderSaliency
 from sknovel.metrics import top_k_agreement, top_k_agreement_chance
 
 torch = pytest.importorskip("torch")

@@ -10,13 +10,13 @@ from sklearn.exceptions import NotFittedError
 
 from sknovel import Demud
 from sknovel.features import PixelFeaturizer
-from sknovel.features._images import fit_to_size
 from sknovel.metrics import inversion_identification_rate, inversion_mse_ratio
+from sknovel.utils.images import fit_to_size
 
 torch = pytest.importorskip("torch")
 
 from sknovel.explain import UCInverter  # noqa: E402
-from sknovel.explain._uc import shift_residuals  # noqa: E402
+from sknovel.explain.inversion._uc import shift_residuals  # noqa: E402
 
 
 def small_images(n=48, size=8, seed=0):
@@ -464,7 +464,7 @@ def test_grey_files_of_mixed_sizes_give_grey_targets(tmp_path):
 def test_mirrored_features_of_files_are_those_of_the_mirror_images(tmp_path):
     from PIL import Image
 
-    from sknovel.explain._uc import _mirrored_features
+    from sknovel.explain.inversion._uc import _mirrored_features
     from sknovel.features import load_image_folder
 
     paths = load_image_folder(mixed_folder(tmp_path / "files")).paths

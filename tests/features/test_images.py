@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from sknovel.features import check_image_array, iter_image_batches, load_image, load_image_folder
-from sknovel.features._images import fit_geometry, fit_to_size
+from sknovel.utils.images import fit_geometry, fit_to_size
 
 
 def write_png(path, array):
@@ -32,7 +32,7 @@ def test_array_and_files_give_the_same_batches(rgb_files):
 
 
 def test_files_are_read_one_batch_at_a_time(rgb_files, monkeypatch):
-    import sknovel.features._images as images_module
+    import sknovel.utils.images as images_module
 
     paths, _ = rgb_files
     reads = []

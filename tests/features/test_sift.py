@@ -132,7 +132,7 @@ def test_files_of_mixed_sizes(tmp_path):
 
 
 def test_size_follows_the_shared_resize_policy(tmp_path):
-    from sknovel.features._images import fit_to_size
+    from sknovel.utils.images import fit_to_size
 
     grey = (IMAGES[..., 0].astype(np.float32)[:, :, :24] * 0.9).astype(np.uint8)  # 32 x 24
     fitted = np.rint(fit_to_size(grey[..., None], (20, 20))[..., 0] * 255).astype(np.uint8)

@@ -88,7 +88,8 @@ def test_wrong_number_of_axes():
 
 
 def test_from_explainer_draws_saliency_and_its_square(one_torch_thread):
-    from sknovel.explain import AutoencoderSaliency, ConvAutoencoder
+    from sknovel.detectors import ConvAutoencoder
+    from sknovel.explain import AutoencoderSaliency
 
     images = (RNG.random((12, 6, 5)) * 255).astype(np.uint8)
     detector = ConvAutoencoder(epochs=1, batch_size=6, random_state=0).fit(images)

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 
-from sknovel.utils._text import escape_controls, literal, terminal_text
+from sknovel.utils.text import escape_controls, literal, terminal_text
 
 plt = pytest.importorskip("matplotlib.pyplot")
 

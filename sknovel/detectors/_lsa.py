@@ -22,7 +22,7 @@ kernel, whose backward pass corrupts the heap with torch 2.14.1 (oneDNN 3.12) on
 
 import math
 
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 torch = import_torch()
 nn = torch.nn

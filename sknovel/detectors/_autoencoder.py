@@ -12,15 +12,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.features._images import check_image_array
-from sknovel.utils._torch import (
+from sknovel.utils.images import check_image_array, to_unit_float
+from sknovel.utils.tensors import (
     images_to_tensor,
     import_torch,
     resolve_device,
     tensor_to_images,
     torch_seed,
 )
-from sknovel.utils._training import (
+from sknovel.utils.training import (
     EarlyStopping,
     NumpyModulePickleMixin,
     report_epoch,
@@ -132,7 +132,7 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from sknovel.explain import ConvAutoencoder
+    >>> from sknovel.detectors import ConvAutoencoder
     >>> rng = np.random.default_rng(0)
     >>> normal = rng.random((40, 8, 8)) * 0.1
     >>> detector = ConvAutoencoder(epochs=2, random_state=0).fit(normal)
@@ -204,7 +204,7 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
             len(images), self.validation_fraction, rng, name="X", min_train=2
         )
 
-        from sknovel.explain._lsa import LSAAutoencoder
+        from sknovel.detectors._lsa import LSAAutoencoder
 
         self.input_shape_ = tuple(int(v) for v in images.shape[1:])
         self._network_config = {"input_shape": self.input_shape_, "latent_dim": self.latent_dim}
@@ -262,7 +262,8 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
 
     def _tensor(self, batch):
         """(b, H, W, C) uint8 or float images → float tensor (b, C, H, W) for ``module_``."""
-        batch = batch / np.float32(255) if batch.dtype == np.uint8 else batch
+        if batch.dtype == np.uint8:
+            batch = to_unit_float(batch)  # float input keeps its precision (see below)
         parameter = next(self.module_.parameters())
         if parameter.dtype == import_torch().float32:
             return images_to_tensor(batch, parameter.device)
@@ -360,8 +361,55 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
             parts = [tensor_to_images(self.module_(x)) for x in self._batches(images)]
         return np.concatenate(parts).reshape(np.shape(X))
 
+    def torch_score_samples(self, x):
+        """:meth:`score_samples` of a torch batch, differentiable with respect to `x`.
+
+        The detector protocol of :mod:`sknovel.detectors`: explainers that need the
+        gradient of the score (saliency maps, counterfactuals) call this. The model is put
+        in eval mode; its weights are not changed.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, C, H, W)
+            Float pixels in [0, 1], channels first, of the fitted (H, W, C); on any device.
+
+        Returns
+        -------
+        scores : torch.Tensor of shape (b,)
+            Minus each image's reconstruction loss, on the device and in the float dtype of
+            `x` (the loss is computed on the model's device and in its precision).
+        """
+        check_is_fitted(self)
+        inputs = self._module_input(x)
+        scores = -per_image_loss(self.module_.eval()(inputs), inputs)
+        return scores.to(x.device, x.dtype)
+
+    def torch_reconstruct(self, x):
+        """:meth:`reconstruct` of a torch batch, differentiable with respect to `x`.
+
+        Part of the detector protocol for reconstruction-based detectors (used by
+        :class:`~sknovel.explain.AutoencoderSaliency` for its error maps).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (b, C, H, W)
+            Float pixels in [0, 1], channels first, of the fitted (H, W, C); on any device.
+
+        Returns
+        -------
+        reconstructions : torch.Tensor of shape (b, C, H, W)
+            On the device and in the float dtype of `x`.
+        """
+        check_is_fitted(self)
+        return self.module_.eval()(self._module_input(x)).to(x.device, x.dtype)
+
+    def _module_input(self, x):
+        """`x` on the model's device and in its precision."""
+        parameter = next(self.module_.parameters())
+        return x.to(parameter.device, parameter.dtype)
+
     def _build_modules(self):
-        from sknovel.explain._lsa import LSAAutoencoder
+        from sknovel.detectors._lsa import LSAAutoencoder
 
         return {"module_": LSAAutoencoder(**self._network_config)}
 

@@ -4,7 +4,7 @@ Counterfactual training pushes the detector's score of generated images towards 
 it needs the score as a torch function of the image with a gradient. Two kinds of detector are
 accepted:
 
-* a fitted :class:`~sknovel.explain.ConvAutoencoder`, whose reconstruction loss d (minus its
+* a fitted :class:`~sknovel.detectors.ConvAutoencoder`, whose reconstruction loss d (minus its
   ``score_samples``, unbounded) is mapped to ``1 - exp(-d / scale)``;
 * a ``torch.nn.Module`` or any callable mapping an (n, C, H, W) float tensor in [0, 1] to one
   anomaly score in [0, 1] per image, differentiably (e.g. a sigmoid classifier head).
@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.explain._autoencoder import ConvAutoencoder, per_image_loss
-from sknovel.utils._torch import import_torch
+from sknovel.detectors._autoencoder import ConvAutoencoder, per_image_loss
+from sknovel.utils.tensors import import_torch
 
 #: Score above which an image is anomalous, for every detector (a ConvAutoencoder's own
 #: threshold ``offset_`` is mapped onto it).

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 
 def validation_split(n_samples, fraction, rng, *, name="X", min_train=2):

@@ -13,24 +13,24 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.explain._autoencoder import ConvAutoencoder
-from sknovel.explain._counterfactual_detector import (
+from sknovel.detectors import ConvAutoencoder
+from sknovel.explain.counterfactuals._detector_score import (
     THRESHOLD,
     DetectorScore,
     check_detector_output,
     check_score_range,
     make_detector_score,
 )
-from sknovel.explain._pseudo_anomalies import pseudo_anomalies
-from sknovel.features._images import check_image_array
-from sknovel.utils._torch import (
+from sknovel.explain.counterfactuals._pseudo_anomalies import pseudo_anomalies
+from sknovel.utils.images import check_image_array, to_unit_float
+from sknovel.utils.tensors import (
     images_to_tensor,
     import_torch,
     resolve_device,
     tensor_to_images,
     torch_seed,
 )
-from sknovel.utils._training import NumpyModulePickleMixin, training_batches
+from sknovel.utils.training import NumpyModulePickleMixin, training_batches
 
 #: Names of the loss terms recorded per epoch in ``loss_components_``.
 LOSS_TERMS = ("detector", "reconstruction", "cycle", "concept", "adversarial", "discriminator")
@@ -325,7 +325,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
 
     def _build_networks(self, device, rng):
         torch = import_torch()
-        from sknovel.explain._counterfactual_networks import build_networks
+        from sknovel.explain.counterfactuals._networks import build_networks
 
         self._network_config = {
             "channels": self.input_shape_[2],
@@ -342,7 +342,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
 
     def _train(self, score, images, rng, device):
         torch = import_torch()
-        from sknovel.explain._counterfactual_training import TrainingStep
+        from sknovel.explain.counterfactuals._training import TrainingStep
 
         step = TrainingStep(self, score, device)
         source = self.training_scores_.astype(np.float32)
@@ -478,16 +478,14 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
         )
 
     def _build_modules(self):
-        from sknovel.explain._counterfactual_networks import build_networks
+        from sknovel.explain.counterfactuals._networks import build_networks
 
         return build_networks(**self._network_config)
 
 
 def _as_float(images):
     """(n, H, W, C) uint8 or float images → float32 in [0, 1]."""
-    if images.dtype == np.uint8:
-        return images / np.float32(255)
-    return images.astype(np.float32, copy=False)
+    return to_unit_float(images)
 
 
 def _to_tensor(batch, device):

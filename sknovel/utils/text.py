@@ -60,7 +60,7 @@ def escape_controls(text):
 
     Examples
     --------
-    >>> from sknovel.utils._text import escape_controls
+    >>> from sknovel.utils.text import escape_controls
     >>> print(escape_controls("\\x1b[31mred.png"))
     \\x1b[31mred.png
     """
@@ -93,7 +93,7 @@ def literal(text):
 
     Examples
     --------
-    >>> from sknovel.utils._text import literal
+    >>> from sknovel.utils.text import literal
     >>> literal("a$\\\\x$")
     'a\\\\$\\\\x\\\\$'
     """
@@ -121,7 +121,7 @@ def terminal_text(text):
 
     Examples
     --------
-    >>> from sknovel.utils._text import terminal_text
+    >>> from sknovel.utils.text import terminal_text
     >>> print(terminal_text("été.png"), terminal_text("\\x1b[31mété.png"))
     été.png \\x1b[31m\\xe9t\\xe9.png
     """

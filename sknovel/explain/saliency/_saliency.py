@@ -7,8 +7,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.explain._autoencoder import ConvAutoencoder, per_image_loss
-from sknovel.utils._torch import import_torch, tensor_to_images
+from sknovel.detectors._autoencoder import ConvAutoencoder, per_image_loss
+from sknovel.utils.tensors import import_torch, tensor_to_images
 
 
 class AutoencoderSaliency:
@@ -48,7 +48,8 @@ class AutoencoderSaliency:
     Examples
     --------
     >>> import numpy as np
-    >>> from sknovel.explain import AutoencoderSaliency, ConvAutoencoder
+    >>> from sknovel.detectors import ConvAutoencoder
+    >>> from sknovel.explain import AutoencoderSaliency
     >>> rng = np.random.default_rng(0)
     >>> detector = ConvAutoencoder(epochs=2, random_state=0).fit(rng.random((40, 8, 8)))
     >>> explainer = AutoencoderSaliency(detector)

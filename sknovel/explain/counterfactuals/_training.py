@@ -1,6 +1,6 @@
 """One optimisation step of the counterfactual generator, concept classifier and critic."""
 
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 torch = import_torch()
 F = torch.nn.functional

@@ -130,6 +130,29 @@ def check_image_array(images, *, name="X"):
     return images
 
 
+def to_unit_float(images, dtype=np.float32):
+    """Pixels as floats in [0, 1]: uint8 divided by 255, float cast to `dtype`.
+
+    The package's one conversion of pixel values; validate first (e.g. with
+    :func:`check_image_array`), this checks nothing.
+
+    Parameters
+    ----------
+    images : ndarray
+        uint8 in [0, 255] or float in [0, 1], any shape.
+    dtype : numpy float dtype, default=np.float32
+
+    Returns
+    -------
+    images : ndarray of `dtype`
+        `images` itself when it is already of `dtype`.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return np.divide(images, 255, dtype=dtype)
+    return images.astype(dtype, copy=False)
+
+
 def unit_range_problem(values):
     """What keeps float pixels from lying in [0, 1], or "" when they do.
 
@@ -205,10 +228,7 @@ def fit_to_size(images, size):
     -------
     fitted : ndarray of shape (size[0], size[1], C) or (n, size[0], size[1], C), float32
     """
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        images = images / np.float32(255)
-    images = images.astype(np.float32, copy=False)
+    images = to_unit_float(images)
     if size is None:
         return images
     check_size(size)
@@ -285,55 +305,42 @@ def files_mode(paths):
     return "L"
 
 
-def featurizer_input_size(featurizer):
-    """The (height, width) a fitted featurizer brings images to before its own work, or None.
+def picked_images(images, indices, *, size=None, mode=None):
+    """Images `indices` of an array or list of paths, as one float (k, H, W, C) array.
 
-    Images fitted to this size by :func:`fit_to_size` give the featurizer what it would see
-    of the originals (up to resampling): its ``size`` when set (``PixelFeaturizer``,
-    ``SIFTBoWFeaturizer``); for ``CNNFeaturizer`` the square its shorter side is scaled to
-    before the centre crop (``crop_size x 256 / 224``; resnet50 ``x 232 / 224``); else the
-    (height, width) of a 3-d ``input_shape_`` (the one size it was fitted on). None when
-    unknown (the featurizer takes images as they come).
+    Files are read only for the given indices. Grey files among colour ones are repeated
+    over three channels. Without `size`, the images must share one size.
 
     Parameters
     ----------
-    featurizer : transformer
+    images : ndarray of shape (n, H, W[, C]) or list of image file paths
+    indices : sequence of int
+    size : tuple (height, width) or None, default=None
+        Fit every image to this size (the package's resize policy); None: as they are.
+    mode : {"L", "RGB"} or None, default=None
+        How files are read (see :func:`sknovel.features.load_image`).
 
     Returns
     -------
-    size : tuple (height, width) or None
+    images : ndarray of shape (k, H, W, C), float in [0, 1]
+        float32, except float arrays taken as they are when `size` is None.
     """
-    if getattr(featurizer, "size", None) is not None:
-        return tuple(int(v) for v in featurizer.size)
-    shape = getattr(featurizer, "input_shape_", None)
-    if shape is None or len(shape) != 3:
-        return None
-    from ._cnn import CNNFeaturizer
-    from ._networks import ARCHITECTURES
-
-    if isinstance(featurizer, CNNFeaturizer):
-        architecture = ARCHITECTURES[featurizer.arch]
-        side = round(shape[0] * architecture.resize_size / architecture.crop_size)
-        return (side, side)
-    return (int(shape[0]), int(shape[1]))
-
-
-def featurizer_files_mode(featurizer):
-    """How to read files for a fitted featurizer: ``"L"``/``"RGB"`` as its input, or None.
-
-    Parameters
-    ----------
-    featurizer : transformer
-
-    Returns
-    -------
-    mode : {"L", "RGB"} or None
-        From the channels of a 3-d ``input_shape_`` (1 or 3); None otherwise.
-    """
-    shape = getattr(featurizer, "input_shape_", None)
-    if shape is None or len(shape) != 3 or shape[-1] not in (1, 3):
-        return None
-    return "L" if shape[-1] == 1 else "RGB"
+    indices = [int(index) for index in indices]
+    if not is_path_sequence(images):
+        picked = check_image_array(np.asarray(images)[indices], name="images")
+        if size is None and picked.dtype != np.uint8:
+            return picked  # float images as given (their dtype kept)
+        return fit_to_size(picked, size)
+    pictures = [load_image(images[index], mode=mode, size=size) for index in indices]
+    if len({picture.shape[-1] for picture in pictures}) > 1:
+        pictures = [np.repeat(p, 3, axis=-1) if p.shape[-1] == 1 else p for p in pictures]
+    shapes = {picture.shape[:2] for picture in pictures}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"The picked image files have different sizes {sorted(shapes)}; pass "
+            "size=(height, width) to fit them to one size."
+        )
+    return np.stack(pictures)
 
 
 def _pil_errors():

@@ -163,7 +163,7 @@ def _read_npz(path):
 
 def check_npz_items(array, where):
     """The items of an .npz file: 2-D numbers (features, as float64) or an image array."""
-    from sknovel.features._images import check_image_array
+    from sknovel.utils.images import check_image_array
 
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{where} must hold numbers; got dtype {array.dtype}.")

@@ -12,7 +12,7 @@ channels and a sigmoid puts them in [0, 1].
 
 import math
 
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 torch = import_torch()
 nn = torch.nn

@@ -14,22 +14,22 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from sknovel.features._images import (
+from sknovel.features.inputs import featurizer_files_mode, featurizer_input_size
+from sknovel.utils.images import (
     check_image_array,
-    featurizer_files_mode,
-    featurizer_input_size,
     files_mode,
     is_path_sequence,
     iter_image_batches,
     load_image,
+    to_unit_float,
 )
-from sknovel.utils._torch import (
+from sknovel.utils.tensors import (
     import_torch,
     resolve_device,
     tensor_to_images,
     torch_seed,
 )
-from sknovel.utils._training import (
+from sknovel.utils.training import (
     EarlyStopping,
     NumpyModulePickleMixin,
     report_epoch,
@@ -69,7 +69,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     image_size : int, default=64
         Side of the decoded (square) images: a power of two in [8, 256]. Training images are
         fitted to it by the package's resize policy (scaled, aspect ratio kept, to cover the
-        square, then centre-cropped; see :func:`sknovel.features._images.fit_to_size`).
+        square, then centre-cropped; see :func:`sknovel.utils.images.fit_to_size`).
     width : int, default=256
         Capacity of the decoder: channels of its 4×4 map (halved by every up-convolution,
         at least 16); its fully connected layers have ``4 * width`` units.
@@ -99,7 +99,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         which change when an image is mirrored; it hurts with globally pooled features, which
         barely do, so that the decoder learns a symmetric blend of an image and its mirror.
         Image files are mirrored after being fitted to the size the featurizer brings them
-        to (:func:`sknovel.features._images.featurizer_input_size`), so files of mixed
+        to (:func:`sknovel.features.inputs.featurizer_input_size`), so files of mixed
         sizes are featurized in batches; when that size is unknown, files of one size are
         featurized together.
     random_state : int, RandomState instance or None, default=None
@@ -303,7 +303,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         pixels = torch.from_numpy(np.ascontiguousarray(np.moveaxis(targets, -1, 1)))
         with torch.random.fork_rng(devices=_fork_devices(device)):
             torch.manual_seed(torch_seed(rng))
-            from sknovel.explain._uc_network import UCDecoder
+            from sknovel.explain.inversion._network import UCDecoder
 
             self.module_ = UCDecoder(**self._network_config).to(device)
             self._train(inputs, pixels, train_rows, self.validation_indices_, rng, device)
@@ -365,7 +365,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         """The images as the decoder learns to draw them: square, at `image_size`, in [0, 1].
 
         Each image is fitted to ``image_size`` x ``image_size`` by the package's resize
-        policy (:func:`sknovel.features._images.fit_to_size`: scaled with its aspect ratio
+        policy (:func:`sknovel.utils.images.fit_to_size`: scaled with its aspect ratio
         kept until it covers the square, antialiased bilinear, then centre-cropped), and
         rounded to 8 bits; compare decoded images with these, e.g. in
         :func:`~sknovel.metrics.inversion_identification_rate`. Needs no fitting.
@@ -381,7 +381,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
             C is 1 for greyscale images and 3 otherwise (alpha is dropped).
         """
         _check_image_size(self.image_size)
-        return _training_targets(X, self.image_size, self.batch_size) / np.float32(255)
+        return to_unit_float(_training_targets(X, self.image_size, self.batch_size))
 
     def _decoder_config(self, n_features, n_channels):
         """Arguments of the decoder module for features of width `n_features`."""
@@ -588,7 +588,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
                 "featurizer must be fitted to load a decoder: the decoder inverts its features. "
                 "Fit it (on the images it was fitted on before) or pass the fitted one."
             ) from error
-        from sknovel.explain._uc_network import UCDecoder
+        from sknovel.explain.inversion._network import UCDecoder
 
         feature_mean = np.asarray(state["feature_mean"], dtype=np.float32)
         _check_decoder_input_width(len(feature_mean), self.featurizer)
@@ -613,7 +613,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         return self
 
     def _build_modules(self):
-        from sknovel.explain._uc_network import UCDecoder
+        from sknovel.explain.inversion._network import UCDecoder
 
         return {"module_": UCDecoder(**self._network_config)}
 
@@ -720,7 +720,7 @@ def _mirrored_files(featurizer, paths, files_at_once):
     """Yield the features of the mirrored files, `files_at_once` files at a time.
 
     Each file is read with the featurizer's channels and fitted to the size it brings images
-    to before its own work (:func:`~sknovel.features._images.featurizer_input_size`), so the
+    to before its own work (:func:`~sknovel.features.inputs.featurizer_input_size`), so the
     featurizer sees the mirror of what it saw of the file. Where that size is unknown, files
     are mirrored as they are and those of one size are featurized together.
     """

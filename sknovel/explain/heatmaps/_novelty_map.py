@@ -2,7 +2,7 @@
 
 Maps are computed on the picked image as the featurizer sees it. For a list of file paths
 (which may mix sizes, grey and colour) each picked file is read and fitted to one size with the
-package's resize policy (:func:`sknovel.features._images.fit_to_size`: aspect ratio kept,
+package's resize policy (:func:`sknovel.utils.images.fit_to_size`: aspect ratio kept,
 scaled to cover, centre crop), so that every map of one call has the same shape; see
 ``NoveltyMap``'s `size` parameter for how that size is chosen.
 """
@@ -13,17 +13,14 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.features._images import (
-    check_image_array,
+from sknovel.features.inputs import featurizer_files_mode, featurizer_input_size
+from sknovel.metrics import removal_baseline
+from sknovel.utils.images import (
     check_size,
-    featurizer_files_mode,
-    featurizer_input_size,
-    fit_to_size,
     is_path_sequence,
-    load_image,
+    picked_images,
 )
-from sknovel.metrics._faithfulness import removal_baseline
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 METHODS = ("occlusion", "integrated_gradients", "smoothgrad", "gradient")
 GRADIENT_METHODS = METHODS[1:]
@@ -330,63 +327,6 @@ class NoveltyMap:
 
     def _gradient(self, image, model):
         return np.abs(self._gradients(image[np.newaxis], model)[0]).max(axis=-1)
-
-
-def picked_image(images, index, *, size=None, mode=None):
-    """Image `index` of an array or list of paths, as float (H, W, C) in [0, 1].
-
-    Parameters
-    ----------
-    images : ndarray of shape (n, H, W[, C]) or list of image file paths
-    index : int
-    size : tuple (height, width) or None, default=None
-        Fit the image to this size (the package's resize policy); None: as it is.
-    mode : {"L", "RGB"} or None, default=None
-        How a file is read (see :func:`sknovel.features.load_image`).
-
-    Returns
-    -------
-    image : ndarray of shape (H, W, C), float
-    """
-    return picked_images(images, [index], size=size, mode=mode)[0]
-
-
-def picked_images(images, indices, *, size=None, mode=None):
-    """Images `indices` of an array or list of paths, as one float (k, H, W, C) array.
-
-    Files are read only for the given indices. Grey files among colour ones are repeated
-    over three channels. Without `size`, the images must share one size.
-
-    Parameters
-    ----------
-    images : ndarray of shape (n, H, W[, C]) or list of image file paths
-    indices : sequence of int
-    size : tuple (height, width) or None, default=None
-        Fit every image to this size (the package's resize policy); None: as they are.
-    mode : {"L", "RGB"} or None, default=None
-        How files are read (see :func:`sknovel.features.load_image`).
-
-    Returns
-    -------
-    images : ndarray of shape (k, H, W, C), float in [0, 1]
-        float32, except float arrays taken as they are when `size` is None.
-    """
-    indices = [int(index) for index in indices]
-    if not is_path_sequence(images):
-        picked = check_image_array(np.asarray(images)[indices], name="images")
-        if size is None and picked.dtype != np.uint8:
-            return picked  # float images as given (their dtype kept)
-        return fit_to_size(picked, size)
-    pictures = [load_image(images[index], mode=mode, size=size) for index in indices]
-    if len({picture.shape[-1] for picture in pictures}) > 1:
-        pictures = [np.repeat(p, 3, axis=-1) if p.shape[-1] == 1 else p for p in pictures]
-    shapes = {picture.shape[:2] for picture in pictures}
-    if len(shapes) > 1:
-        raise ValueError(
-            f"The picked image files have different sizes {sorted(shapes)}; pass "
-            "size=(height, width) to fit them to one size."
-        )
-    return np.stack(pictures)
 
 
 def _window_starts(size, side, step):

@@ -16,7 +16,7 @@ Sizes that are not multiples of 4 are padded (replicating edge pixels) at the bo
 and the output is cropped back.
 """
 
-from sknovel.utils._torch import import_torch
+from sknovel.utils.tensors import import_torch
 
 torch = import_torch()
 nn = torch.nn
