@@ -15,6 +15,7 @@ from sknovel.metrics import (
     discovery_curve,
     discovery_nauc,
     expected_random_discovery_curve,
+    nauc_of_curve,
     oracle_discovery_curve,
 )
 
@@ -309,3 +310,27 @@ def test_bad_t_for_nauc(t):
 def test_bad_t_for_reference_curves(function, t):
     with pytest.raises(ValueError, match=r"^t must be in \[1, 3\]"):
         function([0, 1, 1], t=t)
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=labels_and_ranking())
+def test_nauc_of_curve_matches_discovery_nauc(data):
+    y, ranking = data
+    curve = discovery_curve(y, ranking)
+    n_classes = len(np.unique(y))
+    assert nauc_of_curve(curve, n_classes) == pytest.approx(discovery_nauc(y, ranking))
+
+
+def test_nauc_of_curve_of_the_expected_random_curve():
+    y = np.array([0, 0, 0, 1])
+    curve = expected_random_discovery_curve(y)  # 1, 1.5, 1.75, 2
+    assert nauc_of_curve(curve, 2) == pytest.approx(100 * 6.25 / 7)
+
+
+@pytest.mark.parametrize(
+    "curve, n_classes, match",
+    [([], 2, "curve"), ([[1, 2]], 2, "curve"), ([1, 2], 0, "n_classes"), ([1], 1.5, "n_classes")],
+)
+def test_nauc_of_curve_bad_input(curve, n_classes, match):
+    with pytest.raises(ValueError, match=match):
+        nauc_of_curve(curve, n_classes)
