@@ -7,6 +7,7 @@ torch's CPU convolution paths; 1 (the default) leaves torch's setting alone.
 
 import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # pictures are drawn off-screen in tests
 
@@ -47,8 +48,33 @@ def one_torch_thread():
         yield
 
 
+@pytest.fixture(scope="session")
+def mnist_detector():
+    """A ConvAutoencoder trained briefly on 500 MNIST digits 0-4, and held-out test digits.
+
+    Returns (detector, images, is_normal): 600 images of all ten digits not used in training,
+    and whether each is a normal digit (0-4). Trained once per session (about 40 s on two
+    busy cores), for the detector's and the explainers' tests.
+    """
+    pytest.importorskip("torch")
+    from sknovel.datasets import find_data_file, load_labelled_images
+    from sknovel.detectors import ConvAutoencoder
+
+    path = find_data_file("mnist_test.npz", start=Path(__file__).parent)
+    if path is None:
+        pytest.skip("mnist_test.npz is absent: the shared data sets live in ../shared/data in CI")
+    data = load_labelled_images(path)
+    train = data.images[:1500][data.labels[:1500] < 5][:500]
+    images, labels = data.images[5000:5600], data.labels[5000:5600]
+    detector = ConvAutoencoder(epochs=12, batch_size=32, n_iter_no_change=None, random_state=0)
+    with torch_threads(1):
+        detector.fit(train)
+    return detector, images, labels < 5
+
+
 #: Doctests of these modules need an optional dependency: {path prefix: module}.
 _OPTIONAL = {
+    "sknovel/detectors/": "torch",
     "sknovel/explain/": "torch",
     "sknovel/features/_cnn.py": "torch",
     "sknovel/features/_sift.py": "cv2",

@@ -87,8 +87,12 @@ def main(argv=None):
         explainer.set_params(epochs=args.epochs)
     if args.no_adversarial:
         explainer.set_params(adversarial=False)
+    X, y = normal, None  # all normal: the explainer corrupts them into pseudo-anomalies
+    if not args.pseudo_anomalies:  # labelled as a detector's predict does: 1 normal, -1 not
+        X = np.concatenate([normal, anomalous])
+        y = np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
     start = time.perf_counter()
-    explainer.fit(normal, None if args.pseudo_anomalies else anomalous)
+    explainer.fit(X, y)
     seconds = time.perf_counter() - start
 
     explanation = explainer.explain(test_anomalies)

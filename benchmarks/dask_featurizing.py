@@ -121,7 +121,7 @@ def main():
     from sknovel.features import CNNFeaturizer, PixelFeaturizer, dask_client
 
     featurizers = {
-        "cnn": lambda: CNNFeaturizer(args.arch, crop_size=args.crop_size, memory=False),
+        "cnn": lambda: CNNFeaturizer(args.arch, crop_size=args.crop_size),
         "pixels": lambda: PixelFeaturizer(size=(32, 32)),
     }
     if args.only:

@@ -87,7 +87,7 @@ def features(name, images, cache):
     from sknovel.features import CNNFeaturizer
 
     start = time.perf_counter()
-    X = CNNFeaturizer(batch_size=64, memory=False, verbose=1).fit_transform(images)
+    X = CNNFeaturizer(batch_size=64, verbose=1).fit_transform(images)
     log(f"{name}: CNN features of {len(images)} images in {time.perf_counter() - start:.0f} s")
     np.save(path, X)
     return X

@@ -5,7 +5,8 @@ a. Throughput of ``CNNFeaturizer`` over a bare ``torch.no_grad()`` forward of th
    AlexNet and EfficientNet-Lite0, from arrays (at the resize size, so no interpolation; and
    at 64 px, upsampled) and from PNG file paths (decoding included).
 b. A grid search over three layers (fc6, fc7, fc8 of AlexNet) over one bare forward pass over
-   the same images (target <= 1.3): the activations are cached, so the network runs once.
+   the same images (target <= 1.3): the featurizers share one ``ActivationStore`` with
+   ``cache_layers="all"``, so the network runs once.
 c. Peak memory while featurizing 10 000 file paths minus that for 1 000 paths, over the size
    of the 10 000 images decoded at the network input (memory bounded by the batch size: the
    difference is the output, not the images).
@@ -30,8 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sknovel.features import CNNFeaturizer, _cnn
-from sknovel.features._activation_cache import PROCESS_STORE
+from sknovel.features import ActivationStore, CNNFeaturizer, _cnn
 from sknovel.features._networks import ARCHITECTURES
 
 BATCH_SIZE = 32
@@ -46,7 +46,6 @@ def interleaved(repeats, first, second):
     times = ([], [])
     for _ in range(repeats):
         for function, record in zip((first, second), times):
-            PROCESS_STORE.clear()
             start = time.perf_counter()
             function()
             record.append(time.perf_counter() - start)
@@ -88,7 +87,7 @@ def throughput(arch, weights, n_images, repeats, folder):
         ("PNG paths 64px", paths),
     ]:
         featurizer = CNNFeaturizer(arch, weights=weights, random_state=0, batch_size=BATCH_SIZE)
-        featurizer.set_params(memory=False).fit(images[:1])
+        featurizer.fit(images[:1])
         bare, ours = interleaved(
             repeats, bare_forward(featurizer, images), lambda f=featurizer, x=images: f.transform(x)
         )
@@ -111,12 +110,15 @@ def throughput(arch, weights, n_images, repeats, folder):
 
 def grid_search_ratio(n_images, repeats):
     images = (np.random.default_rng(1).random((n_images, 256, 256, 3)) * 255).astype(np.uint8)
-    featurizer = CNNFeaturizer("alexnet", weights="random", random_state=0, memory=False)
+    featurizer = CNNFeaturizer("alexnet", weights="random", random_state=0)
     bare_run = bare_forward(featurizer.fit(images[:1]), images)
 
     def three_layers():
+        store = ActivationStore()  # a new, empty store for every repeat
         for layer in ["fc6", "fc7", "fc8"]:
-            CNNFeaturizer("alexnet", layer, weights="random", random_state=0).fit_transform(images)
+            CNNFeaturizer(
+                "alexnet", layer, weights="random", random_state=0, memory=store, cache_layers="all"
+            ).fit_transform(images)
 
     bare, ours = interleaved(repeats, bare_run, three_layers)
     log(f"  grid search over fc6/fc7/fc8: {ours:.2f} s vs one bare pass {bare:.2f} s")
@@ -127,7 +129,7 @@ _PEAK_SCRIPT = """
 import resource, sys, glob
 from sknovel.features import CNNFeaturizer
 paths = sorted(glob.glob(sys.argv[1] + '/*.png'))[: int(sys.argv[2])]
-CNNFeaturizer(crop_size=64, batch_size=32, memory=False).fit(paths).transform(paths)
+CNNFeaturizer(crop_size=64, batch_size=32).fit(paths).transform(paths)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 

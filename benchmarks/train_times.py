@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 PATHS = ("new", "old", "onednn-off")
-EPOCH_LINE = re.compile(r"^\[ConvAutoencoder\] epoch (\d+)/\d+ .*?([\d.]+) s$", re.MULTILINE)
+#: ConvAutoencoder's progress bar (verbose=1): epochs done and the elapsed [H:]MM:SS.
+EPOCH_BAR = re.compile(r"ConvAutoencoder\.fit:.*?\| *(\d+)/\d+ \[(?:(\d+):)?(\d+):(\d+)<")
 
 
 def _use_convolution_shortcuts():
@@ -145,14 +146,19 @@ def run_path(path, args):
         )
     except subprocess.TimeoutExpired:
         return {"status": f"not finished in {args.timeout} s", "seconds": None}
-    epochs = EPOCH_LINE.findall(done.stderr)
+    epochs = [
+        (int(n), 3600 * int(hours or 0) + 60 * int(minutes) + int(seconds))
+        for n, hours, minutes, seconds in EPOCH_BAR.findall(done.stderr)
+    ]
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or [""]
-        status = f"{_ended(done.returncode)} after {len(epochs)} epochs ({tail[0][:80]})"
+        done_epochs = epochs[-1][0] if epochs else 0
+        status = f"{_ended(done.returncode)} after {done_epochs} epochs ({tail[0][:80]})"
         return {"status": status, "seconds": None, "wall": time.perf_counter() - start}
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    # seconds per epoch from the last epoch line (training + validation, no final scoring)
-    result["per_epoch"] = float(epochs[-1][1]) / int(epochs[-1][0]) if epochs else None
+    # seconds per epoch from the bar's last state (training + validation, no final scoring;
+    # the bar shows whole seconds)
+    result["per_epoch"] = epochs[-1][1] / epochs[-1][0] if epochs and epochs[-1][0] else None
     result["status"] = "ok"
     return result
 

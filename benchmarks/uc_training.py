@@ -14,7 +14,7 @@ their number. Printed:
   over that of the mean training image (target <= 0.5);
 * the same figures on the held-out images;
 * with ``--picks T``: DEMUD's first T picks on the same features, and for each treatment of the
-  residual in ``invert_explanation`` how often the decoded novel part is nearest its own pick
+  residual (``residual_shift``) how often the decoded novel part is nearest its own pick
   among the T picks' images (and the same for the decoded expected part).
 
 Usage (from the repository root)::
@@ -38,9 +38,11 @@ import torch
 from sknovel import Demud
 from sknovel.datasets import find_data_file, load_labelled_images
 from sknovel.explain import UCInverter
-from sknovel.explain.inversion._uc import RESIDUAL_SHIFTS
 from sknovel.features import CNNFeaturizer
 from sknovel.metrics import inversion_identification_rate, inversion_mse_ratio
+
+#: The treatments of a pick's residual compared (UCInverter's ``residual_shift``).
+RESIDUAL_SHIFTS = ("training_mean", "item_mean", "none")
 
 
 def log(message):
@@ -83,14 +85,15 @@ def figures(originals, decoded, baseline, seed):
     }
 
 
-def explanation_figures(inverter, features, targets, n_picks, seed):
+def explanation_figures(inverter, images, features, targets, n_picks, seed):
     """How often each decoded part of DEMUD's picks is nearest its own pick's image."""
     demud = Demud(n_selections=n_picks).fit(features)
-    explanation = demud.explain(features)
-    picks = targets[explanation.indices]
+    picks = targets[demud.ranking_]
+    inverter.set_params(ranker=demud)
     result = {}
     for shift in RESIDUAL_SHIFTS:
-        pictures = inverter.invert_explanation(explanation, residual_shift=shift)
+        inverter.set_params(residual_shift=shift)
+        pictures = inverter.explain(images, features=features)
         result[f"novel[{shift}]"] = inversion_identification_rate(
             picks, pictures.novel, n_candidates=n_picks, random_state=seed
         )
@@ -122,11 +125,13 @@ def main():
     log(f"UCInverter parameters: {inverter.get_params(deep=False)}")
 
     start = time.perf_counter()
-    featurizer.fit(images)  # activations are cached in-process: fit() below reads them
+    featurizer.fit(images)
     features = featurizer.transform(images)
     featurize_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    inverter.fit(images)  # with augment, this includes featurizing the mirror images
+    # the features at hand are not computed again; with augment, this includes
+    # featurizing the mirror images
+    inverter.fit(images, features=features)
     train_seconds = time.perf_counter() - start
 
     targets = inverter.target_images(images)
@@ -143,7 +148,11 @@ def main():
         "layer": args.layer,
         "crop_size": args.crop_size,
         "n_features": inverter.n_features_in_,
-        "params": {k: v for k, v in inverter.get_params(deep=False).items() if k != "featurizer"},
+        "params": {
+            k: v
+            for k, v in inverter.get_params(deep=False).items()
+            if k not in ("featurizer", "ranker")
+        },
         "featurize_seconds": featurize_seconds,
         "train_seconds": train_seconds,
         "total_seconds": featurize_seconds + train_seconds,
@@ -154,7 +163,9 @@ def main():
         "held_out": figures(targets[held_out], decoded[held_out], inverter.mean_image_, args.seed),
     }
     if args.picks:
-        result["picks"] = explanation_figures(inverter, features, targets, args.picks, args.seed)
+        result["picks"] = explanation_figures(
+            inverter, images, features, targets, args.picks, args.seed
+        )
 
     print(json.dumps(result, indent=2))
     if args.json:

@@ -1,6 +1,7 @@
 """The ``sknovel discover`` command writes a complete report."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -132,10 +133,11 @@ def picture_shape(path):
 
 def test_invert_draws_expected_and_novel_parts_of_cnn_picks(tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from sknovel.explain import UCInverter
+    from sknovel.report import _stages
 
-    # What is tested is which pictures the report gets, not the decoder: 2 epochs, not 60.
-    monkeypatch.setitem(UCInverter.__init__.__kwdefaults__, "epochs", 2)
+    # What is tested is which pictures the report gets, not the decoder: 2 epochs, not 60
+    # (the report sets the decoder's epochs from the collection's size, by DECODER_EPOCHS).
+    monkeypatch.setattr(_stages, "DECODER_EPOCHS", (2, 2))
     write_folder(tmp_path / "images")
     out = tmp_path / "out"
     argv = ["discover", "--images", str(tmp_path / "images"), "--features", "cnn", "--invert"]
@@ -148,6 +150,8 @@ def test_invert_draws_expected_and_novel_parts_of_cnn_picks(tmp_path, monkeypatc
     assert (out / "picks" / "pick-002-where.png").exists()
     assert "--invert" in page
     assert "training the decoder" in page  # its time, among the stages'
+    # and how far to trust its pictures: identification among the collection's images
+    assert re.search(r"2 epochs; decodes \d+% of the images nearest their own among \d+", page)
 
 
 def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
@@ -155,7 +159,7 @@ def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     from PIL import Image
 
-    from sknovel.explain import UCInverter
+    from sknovel.report import _stages
 
     rng = np.random.default_rng(0)
     shapes = [(40, 30), (25, 50), (1, 1), (33, 33), (20, 60), (64, 17)]
@@ -165,7 +169,7 @@ def test_invert_on_a_folder_of_mixed_sizes_and_modes(tmp_path, monkeypatch):
         folder.mkdir(parents=True, exist_ok=True)
         (image.convert("L") if i % 2 else image).save(folder / f"{i}.png")
     # The decoder's quality is not what is tested here: 2 epochs instead of 60.
-    monkeypatch.setitem(UCInverter.__init__.__kwdefaults__, "epochs", 2)
+    monkeypatch.setattr(_stages, "DECODER_EPOCHS", (2, 2))
     out = tmp_path / "out"
     argv = ["discover", "--images", str(tmp_path / "images"), "--labels-from-folders"]
     argv += ["--features", "cnn", "--invert", "--explain", "2", "--n-selections", "4"]

@@ -79,7 +79,7 @@ class CNNSuite:
 
         self.images = make_images(64)
         weights = "DEFAULT" if arch == "efficientnet_lite0" else "random"
-        self.featurizer = CNNFeaturizer(arch, weights=weights, random_state=0, memory=False)
+        self.featurizer = CNNFeaturizer(arch, weights=weights, random_state=0)
         self.featurizer.fit(self.images[:1])
 
     def time_transform(self, arch):

@@ -77,10 +77,14 @@ detector.fit(normal)
 # The explainer
 # -------------
 # Two concepts, as in the paper. The generator learns from the normal digits and from
-# anomalies of the first 4 000 digits (the paper's detectors saw outlier-exposure images; without
-# ``X_anomalous`` the explainer would make pseudo-anomalies by corrupting normal digits).
+# anomalies of the first 4 000 digits, labelled as an outlier detector's ``predict`` labels
+# them: 1 normal, -1 anomalous (the paper's detectors saw outlier-exposure images; without
+# anomalies, ``fit(normal)``, the explainer would make pseudo-anomalies by corrupting normal
+# digits).
 explainer = CounterfactualExplainer(detector, n_concepts=2, epochs=5, random_state=0)
-explainer.fit(normal, anomalous)
+X = np.concatenate([normal, anomalous])
+y = np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
+explainer.fit(X, y)
 explanation = explainer.explain(test_anomalies)
 normal_scores = explainer.anomaly_score(test_normal)
 print(f"trained {explainer.n_epochs_} epochs; final loss {explainer.loss_curve_[-1]:.3f}")

@@ -34,7 +34,7 @@ import numpy as np
 from sknovel import Demud, Pipeline
 from sknovel.datasets import load_mars_demo
 from sknovel.explain import NoveltyMap, UCInverter
-from sknovel.features import CNNFeaturizer
+from sknovel.features import ActivationStore, CNNFeaturizer
 from sknovel.metrics import (
     curve_auc,
     deletion_curve,
@@ -51,11 +51,11 @@ data = load_mars_demo()
 names = data.target_names[data.target]
 pipe = Pipeline(
     [
-        ("cnn", CNNFeaturizer(crop_size=128, batch_size=64)),
+        ("cnn", CNNFeaturizer(crop_size=128, batch_size=64, memory=ActivationStore())),
         ("demud", Demud(n_components=10, n_selections=20)),
     ]
 ).fit(data.images)
-features = pipe[0].transform(data.images)  # cached by the featurizer: no second pass
+features = pipe[0].transform(data.images)  # read from the store: no second pass
 print("first picks:", ", ".join(names[pipe[-1].ranking_[:N_PICKS]]))
 
 # %%
@@ -66,7 +66,8 @@ print("first picks:", ", ".join(names[pipe[-1].ranking_[:N_PICKS]]))
 # ones poorly, so it is trained on the collection being explained (transductive use). How
 # well it inverts: how often a decoded image is nearest (pixel error) its own source among
 # 100 of the images (chance 1 %), and its pixel error over that of the mean image.
-inverter = UCInverter(pipe[0], image_size=64, epochs=25, random_state=0).fit(data.images)
+inverter = UCInverter(pipe[0], image_size=64, epochs=25, random_state=0)
+inverter.fit(data.images, features=features)  # the features at hand: no featurizing
 decoded = inverter.inverse_transform(features)
 targets = inverter.target_images(data.images)
 print(

@@ -3,7 +3,6 @@
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from sknovel.utils.images import check_image_array, to_unit_float
+from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import (
     images_to_tensor,
     import_torch,
@@ -23,7 +23,6 @@ from sknovel.utils.tensors import (
 from sknovel.utils.training import (
     EarlyStopping,
     NumpyModulePickleMixin,
-    report_epoch,
     training_batches,
     validation_split,
 )
@@ -73,7 +72,8 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
         Where to train, e.g. ``"cpu"`` or ``"cuda"``; None uses a GPU when torch sees one.
         Scoring runs where ``module_`` lives.
     verbose : int, default=0
-        If positive, print the training and validation loss of every epoch to stderr.
+        If positive, show a progress bar over the epochs on stderr, with the last epoch's
+        training and validation loss.
 
     Attributes
     ----------
@@ -228,37 +228,37 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
         optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate)
         self.loss_curve_, self.validation_loss_curve_ = [], []
         stopping = EarlyStopping(self.module_, self.n_iter_no_change, keep_best=len(validation) > 0)
-        start = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            self.module_.train()
-            total = 0.0
-            for batch in training_batches(rng.permutation(train), self.batch_size):
-                x = self._tensor(images[batch])
-                optimizer.zero_grad(set_to_none=True)
-                loss = per_image_loss(self.module_(x), x).mean()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(batch)
-            self.loss_curve_.append(total / len(train))
-            if len(validation):
-                self.module_.eval()
-                self.validation_loss_curve_.append(float(-self._scores(images[validation]).mean()))
-            validation_loss = self.validation_loss_curve_[-1] if len(validation) else None
-            if self.verbose:
-                report_epoch(
-                    "ConvAutoencoder",
-                    epoch,
-                    self.epochs,
-                    self.loss_curve_[-1],
-                    validation_loss,
-                    time.perf_counter() - start,
-                )
-            monitored = self.loss_curve_[-1] if validation_loss is None else validation_loss
-            if stopping.update(epoch, monitored):
-                break
+        with progress_bar(
+            self.epochs, "ConvAutoencoder.fit", unit="epoch", verbose=self.verbose
+        ) as bar:
+            for epoch in range(1, self.epochs + 1):
+                self.loss_curve_.append(self._train_epoch(images, train, optimizer, rng))
+                if len(validation):
+                    self.module_.eval()
+                    loss = float(-self._scores(images[validation]).mean())
+                    self.validation_loss_curve_.append(loss)
+                validation_loss = self.validation_loss_curve_[-1] if len(validation) else None
+                bar.set_postfix(_epoch_losses(self.loss_curve_[-1], validation_loss), refresh=False)
+                bar.update(1)
+                monitored = self.loss_curve_[-1] if validation_loss is None else validation_loss
+                if stopping.update(epoch, monitored):
+                    break
         self.n_epochs_ = epoch
         optimizer.zero_grad(set_to_none=True)  # the gradients are of no use after training
         self.best_epoch_ = stopping.restore(epoch)
+
+    def _train_epoch(self, images, train, optimizer, rng):
+        """One pass over the training images in a random order; return the mean loss."""
+        self.module_.train()
+        total = 0.0
+        for batch in training_batches(rng.permutation(train), self.batch_size):
+            x = self._tensor(images[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss = per_image_loss(self.module_(x), x).mean()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        return total / len(train)
 
     def _tensor(self, batch):
         """(b, H, W, C) uint8 or float images → float tensor (b, C, H, W) for ``module_``."""
@@ -419,6 +419,14 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.requires_fit = True
         return tags
+
+
+def _epoch_losses(loss, validation_loss):
+    """The losses of an epoch, for the progress bar (the validation loss when there is one)."""
+    losses = {"loss": f"{loss:.5g}"}
+    if validation_loss is not None:
+        losses["validation_loss"] = f"{validation_loss:.5g}"
+    return losses
 
 
 def per_image_loss(reconstruction, x):

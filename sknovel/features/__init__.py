@@ -9,12 +9,14 @@ from sknovel.utils.images import (
     load_image_folder,
 )
 
+from ._activation_cache import ActivationStore
 from ._cnn import CNNFeaturizer
 from ._distributed import dask_client, featurize_with_dask
 from ._pixels import PixelFeaturizer
 from ._sift import SIFTBoWFeaturizer
 
 __all__ = [
+    "ActivationStore",
     "CNNFeaturizer",
     "IMAGE_SUFFIXES",
     "PixelFeaturizer",

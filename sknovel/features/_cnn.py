@@ -1,22 +1,22 @@
 """CNN layer activations as features (Lee, Wagstaff et al. 2018: fc6 / fc7 / fc8)."""
 
 import os
-import sys
 import threading
+import warnings
 from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Hidden, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from sknovel.utils.images import check_image_array, is_path_sequence, load_image
-from sknovel.utils.progress import ImageProgress
+from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import import_torch, resolve_device, torch_seed
 
-from ._activation_cache import PROCESS_STORE, image_set_key
+from ._activation_cache import ActivationStore, image_set_key
 from ._distributed import check_dask_images, dask_transform, is_dask_images
 from ._networks import ARCHITECTURES
 from ._weights import load_weights, resolve_weights
@@ -70,16 +70,24 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         Images decoded and run through the network at a time; memory is bounded by it.
     device : str or None, default=None
         Torch device, e.g. ``"cpu"`` or ``"cuda"``; None: a GPU if torch sees one, else CPU.
-    memory : None, False, str or object with the joblib.Memory interface, default=None
-        Where activations are cached so that another layer of the same network on the same
-        images is read, not recomputed (a grid search over `layer` costs one forward pass).
-        None: an in-process store (least recently used sets beyond 2 GiB are forgotten);
-        False: no caching; a folder or ``joblib.Memory``: cached on disk, as scikit-learn's
-        ``memory=``. Every named alias of the network is recorded in the same pass.
+    memory : None, str, path-like, ActivationStore or object with the joblib.Memory \
+            interface, default=None
+        Where activations are cached, so that a layer already computed for the same network
+        and images is read, not recomputed. None: no caching, as in scikit-learn. A folder or
+        ``joblib.Memory``: on disk, as scikit-learn's ``memory=``. An
+        :class:`ActivationStore`: in this process, within its byte budget; pass one store to
+        several featurizers to share it (clones made by a grid search share it too).
+        ``False`` is deprecated and means None.
+    cache_layers : None, "all" or list of str, default=None
+        Which layers a forward pass records in the cache (with `memory` set; ignored
+        otherwise). None: only `layer`. ``"all"``: every named alias of the network (for
+        AlexNet about 6.5 times the size of fc7), so that a grid search over `layer` costs
+        one forward pass. A list: these aliases or module names, and `layer`.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation when ``weights="random"``; unused otherwise.
     verbose : int, default=0
-        Print progress (images done, images per second) while featurizing.
+        Show a progress bar (images done, images per second, time left) on stderr while
+        featurizing.
 
     Attributes
     ----------
@@ -121,7 +129,15 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         "crop_size": [Interval(Integral, 16, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, None],
-        "memory": [None, "boolean", str, HasMethods(["cache"])],
+        "memory": [
+            None,
+            str,
+            os.PathLike,
+            ActivationStore,
+            HasMethods(["cache"]),
+            Hidden(Options(bool, {False})),
+        ],
+        "cache_layers": [None, StrOptions({"all"}), list, tuple],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -136,6 +152,7 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         batch_size=32,
         device=None,
         memory=None,
+        cache_layers=None,
         random_state=None,
         verbose=0,
     ):
@@ -146,6 +163,7 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
         self.memory = memory
+        self.cache_layers = cache_layers
         self.random_state = random_state
         self.verbose = verbose
 
@@ -153,8 +171,8 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Load the network and its weights, and check `layer` and the images.
 
-        Nothing is learned from the images; with caching on, their activations are computed
-        now and kept, so that ``fit_transform`` and later layers cost no second pass.
+        Nothing is learned from the images; with `memory` set, their activations are
+        computed now and cached, so that ``fit_transform`` costs no second pass.
 
         Parameters
         ----------
@@ -169,6 +187,13 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         -------
         self : CNNFeaturizer
         """
+        if self.memory is False:
+            warnings.warn(
+                "CNNFeaturizer(memory=False) is deprecated and will be removed in a future "
+                "release: use memory=None (the default), which now means no cache.",
+                FutureWarning,
+                stacklevel=3,  # past _fit_context's wrapper
+            )
         import_torch()
         architecture = ARCHITECTURES[self.arch]
         source = resolve_weights(self.weights, architecture)
@@ -179,6 +204,7 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         self._device = resolve_device(self.device)
         network = _network(self._network_key, self._device)
         self.layer_name_ = _resolve_layer(self.layer, architecture, network)
+        self._cached_layers = self._resolve_cache_layers(architecture, network)
         self.weights_ = source.description
         self.input_shape_ = (crop, crop, 3)
         if is_dask_images(X):
@@ -186,10 +212,10 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
             self.n_features_out_ = _layer_width(self._network_key, self.layer_name_, network)
             return self
         _check_images(X)
-        if self.memory is not False:
-            self.n_features_out_ = self._activations(X)[self.layer_name_].shape[1]
-        else:
+        if self._memory() is None:
             self.n_features_out_ = _layer_width(self._network_key, self.layer_name_, network)
+        else:
+            self.n_features_out_ = self._activations(X).shape[1]
         return self
 
     def transform(self, X):
@@ -207,16 +233,16 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
             its own. For dask input, a dask array chunked by rows as the input's
             partitions, each block computed where its partition is; every worker process
             builds the network once and keeps it for its later partitions (the tasks carry
-            only the parameters and the weights' key), and runs without the in-process
-            activation store (``memory=None`` acts as ``False`` there).
+            only the parameters and the weights' key), and runs without an
+            :class:`ActivationStore` (a `memory` folder is used as given).
         """
         check_is_fitted(self, "layer_name_")
         if is_dask_images(X):
             return dask_transform(self, X, dtype=np.float32)
         _check_images(X)
-        features = self._activations(X)[self.layer_name_]
-        # The in-process store hands out the arrays it keeps; joblib and memory=False make new.
-        return features.copy() if self.memory is None else features
+        features = self._activations(X)
+        # A store hands out the (read-only) arrays it keeps; joblib and no cache make new ones.
+        return features.copy() if isinstance(self.memory, ActivationStore) else features
 
     def torch_transform(self, images):
         """Differentiable features of a batch of image tensors (for gradient explainers).
@@ -275,24 +301,69 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         prefix = (self.layer or self.layer_name_).replace(".", "_")
         return np.array([f"{prefix}_{i}" for i in range(self.n_features_out_)], dtype=object)
 
-    def _activations(self, X):
-        architecture = ARCHITECTURES[self.arch]
-        layers = tuple(sorted({self.layer_name_, *architecture.aliases.values()}))
-        if self.memory is False:
-            return self._extract(X, (self.layer_name_,))
-        if self.memory is None:
-            key = (self._network_key, image_set_key(X))
-            found = PROCESS_STORE.get(key, layers)
-            if found is None:
-                found = self._extract(X, layers)
-                PROCESS_STORE.put(key, found)
-            elif self.verbose:
-                print(
-                    f"[CNNFeaturizer] {len(X)} images: activations from the cache", file=sys.stderr
+    def _memory(self):
+        """`memory`, with the deprecated ``False`` read as None."""
+        return None if self.memory is False else self.memory
+
+    def _resolve_cache_layers(self, architecture, network):
+        """Module names a forward pass records in the cache: `layer`'s, then the others."""
+        if self.cache_layers is None:
+            asked = []
+        elif isinstance(self.cache_layers, str):
+            asked = list(architecture.aliases)
+        else:
+            asked = list(self.cache_layers)
+        names = [self.layer_name_]
+        for layer in asked:
+            if not isinstance(layer, str):
+                raise TypeError(
+                    "cache_layers must be None, 'all' or a list of layer names (str); "
+                    f"got an item {layer!r} of type {type(layer).__name__}."
                 )
+            try:
+                name = _resolve_layer(layer, architecture, network)
+            except ValueError as error:
+                raise ValueError(f"cache_layers: {error}") from None
+            if name not in names:
+                names.append(name)
+        return tuple(names)
+
+    def _activations(self, X):
+        """The chosen layer's activations of `X`, through the cache that `memory` names."""
+        memory = self._memory()
+        if memory is None:
+            return self._extract(X, (self.layer_name_,))[self.layer_name_]
+        images_key = image_set_key(X)
+        if isinstance(memory, ActivationStore):
+            return self._through_store(memory, images_key, X)
+        if isinstance(memory, os.PathLike):
+            memory = os.fspath(memory)
+        cached = check_memory(memory).cache(_cached_layer, ignore=["compute"])
+
+        def compute():
+            # One pass records every cached layer; each is written as its own entry.
+            found = self._extract(X, self._cached_layers)
+            for name in self._cached_layers[1:]:
+                cached(self._network_key, images_key, name, compute=lambda name=name: found[name])
+            return found[self.layer_name_]
+
+        return cached(self._network_key, images_key, self.layer_name_, compute=compute)
+
+    def _through_store(self, store, images_key, X):
+        def key(name):
+            return (self._network_key, images_key, name)
+
+        found = store.get(key(self.layer_name_))
+        if found is not None:
+            with progress_bar(len(X), "CNNFeaturizer", unit="image", verbose=self.verbose) as bar:
+                bar.set_postfix_str("from the cache", refresh=False)
+                bar.update(len(X))
             return found
-        cached = check_memory(self.memory).cache(_cached_extract, ignore=["featurizer", "images"])
-        return cached(self._network_key, image_set_key(X), layers, featurizer=self, images=X)
+        others = tuple(name for name in self._cached_layers[1:] if key(name) not in store)
+        found = self._extract(X, (self.layer_name_, *others))
+        for name in reversed(found):  # the chosen layer last: the most recently used
+            store.put(key(name), found[name])
+        return found[self.layer_name_]
 
     def _extract(self, X, layers):
         torch = import_torch()
@@ -304,9 +375,9 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
             network.get_submodule(name).register_forward_hook(_recorder(name, latest))
             for name in layers
         ]
-        progress = ImageProgress("CNNFeaturizer", n_images, self.verbose)
+        progress = progress_bar(n_images, "CNNFeaturizer", unit="image", verbose=self.verbose)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), progress:
                 done = 0
                 for batch in _network_inputs(
                     X, self.batch_size, self.input_shape_[0], architecture, self._device
@@ -318,7 +389,7 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
                             outputs[name] = np.empty((n_images, values.shape[1]), np.float32)
                         outputs[name][done : done + len(values)] = values
                     done += len(batch)
-                    progress(done)
+                    progress.update(len(batch))
         finally:
             for hook in hooks:
                 hook.remove()
@@ -348,9 +419,9 @@ class _LayerReached(Exception):
     """Raised by a hook to stop the forward pass once the wanted layer has run."""
 
 
-def _cached_extract(network_key, images_key, layers, *, featurizer, images):
-    """What joblib.Memory caches: its key is the first three arguments."""
-    return featurizer._extract(images, layers)
+def _cached_layer(network_key, images_key, layer, *, compute):
+    """What joblib.Memory caches, one layer per entry: its key is the first three arguments."""
+    return compute()
 
 
 def _run_network(network, batch):

@@ -33,6 +33,8 @@ from sklearn.utils import Bunch
 
 from sknovel.utils.images import files_mode, image_file_problem, load_image_folder
 
+from ._activation_cache import ActivationStore
+
 #: Dask settings of the LocalCluster that ``dask_client("processes")`` starts. Dask's nanny
 #: starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold:
 #: every large torch buffer is then mapped and unmapped, and CNN inference ran 2-3x slower on
@@ -166,14 +168,14 @@ def _partition_images(part):
 def worker_copy(featurizer):
     """The copy of a fitted featurizer that tasks carry: quiet, and without an activation store.
 
-    A ``CNNFeaturizer`` with ``memory=None`` would keep every partition's activations of all
-    its aliased layers in the worker's in-process store (up to 2 GiB per worker) for a reuse
-    that a one-pass job never has, and would hash every file first; workers run it with
-    ``memory=False``. A disk cache (a folder or ``joblib.Memory``) is kept.
+    A ``CNNFeaturizer`` with an :class:`ActivationStore` would carry it to every task (it is
+    unpickled empty there) and keep every partition's activations in the worker for a reuse
+    that a one-pass job never has, after hashing every file; workers run it with
+    ``memory=None``. A disk cache (a folder or ``joblib.Memory``) is kept.
     """
     clone = copy.copy(featurizer)
-    if "memory" in clone.__dict__ and clone.memory is None:
-        clone.memory = False
+    if "memory" in clone.__dict__ and isinstance(clone.memory, ActivationStore):
+        clone.memory = None
     if "verbose" in clone.__dict__:
         clone.verbose = 0
     return clone

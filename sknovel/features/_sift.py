@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from sknovel.utils.images import check_size, is_path_sequence, iter_image_batches, load_image
-from sknovel.utils.progress import ImageProgress
+from sknovel.utils.progress import progress_bar
 
 from ._distributed import dask_transform, is_dask_images, sift_descriptor_sample
 
@@ -114,7 +114,7 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
         Images read, converted and assigned to clusters at a time; bounds memory for lists of
         files and large arrays.
     verbose : int, default=0
-        Print progress (images done, seconds) to stderr about ten times per pass.
+        Show a progress bar (images done, images per second, time left) on stderr.
 
     Attributes
     ----------
@@ -242,12 +242,12 @@ class SIFTBoWFeaturizer(TransformerMixin, BaseEstimator):
     def _descriptors(self, X, verb):
         """Yield, batch by batch, the list of each image's descriptors (n_i, 128) float32."""
         sift = _import_cv2().SIFT_create()
-        n_images = len(X) if hasattr(X, "__len__") else 0
-        progress, n_done = ImageProgress(f"SIFTBoWFeaturizer.{verb}", n_images, self.verbose), 0
-        for batch in self._grey_batches(X):
-            yield [self._describe(sift, image) for image in batch]
-            n_done += len(batch)
-            progress(n_done)
+        n_images = len(X) if hasattr(X, "__len__") else None
+        description = f"SIFTBoWFeaturizer.{verb}"
+        with progress_bar(n_images, description, unit="image", verbose=self.verbose) as bar:
+            for batch in self._grey_batches(X):
+                yield [self._describe(sift, image) for image in batch]
+                bar.update(len(batch))
 
     def _describe(self, sift, image):
         keypoints, descriptors = sift.detectAndCompute(image, None)

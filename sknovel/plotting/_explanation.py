@@ -1,7 +1,8 @@
 """One row per pick: the image, what the model expected, what was novel, and where."""
 
+import copy
+
 import numpy as np
-from sklearn.utils import Bunch
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
 from sknovel.utils.text import literal
@@ -103,7 +104,9 @@ class ExplanationDisplay:
             The ranker's input; needed with `inverter` (for x̂ and e), saves recomputing
             it with `novelty_map`.
         inverter : fitted UCInverter, default=None
-            Adds the Inverted, Expected and Novel columns.
+            Adds the Inverted, Expected and Novel columns: its decoder draws `ranker`'s picks
+            (``UCInverter(featurizer, ranker).explain``, with the inverter's
+            `residual_shift`), whatever ranker it was made with.
         novelty_map : NoveltyMap, default=None
             Adds the heatmap column.
         labels : array-like of shape (n,), default=None
@@ -122,11 +125,9 @@ class ExplanationDisplay:
         if inverter is not None:
             if features is None:
                 raise ValueError("features are needed to invert x̂ and e (inverter is set).")
-            explanation = ranker.explain(features)
-            chosen = Bunch(
-                **{key: np.asarray(value)[positions] for key, value in explanation.items()}
+            pictures = _of_ranker(inverter, ranker).explain(
+                collection, positions, features=features
             )
-            pictures = inverter.invert_explanation(chosen)
             columns["inverted"] = pictures["selections"]
             columns["expected"] = pictures["expected"]
             columns["novel"] = pictures["novel"]
@@ -216,6 +217,18 @@ class ExplanationDisplay:
         if self.labels is not None:
             parts.append(literal(self.labels[row]))
         return "\n".join(parts)
+
+
+def _of_ranker(inverter, ranker):
+    """`inverter` explaining `ranker`'s picks: itself, or a shallow copy with that ranker.
+
+    The copy shares the trained decoder; the caller's inverter is left as it is.
+    """
+    if getattr(inverter, "ranker", None) is ranker:
+        return inverter
+    if not hasattr(inverter, "set_params"):
+        raise TypeError(f"inverter must be a fitted UCInverter; got {type(inverter).__name__}.")
+    return copy.copy(inverter).set_params(ranker=ranker)
 
 
 def _displayable(image):

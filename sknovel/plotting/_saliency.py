@@ -216,12 +216,9 @@ class SaliencyDisplay:
             raise TypeError(
                 f"explainer must be an AutoencoderSaliency; got {type(explainer).__name__}."
             )
-        unsquared = AutoencoderSaliency(
-            explainer.detector, squared=False, normalize=explainer.normalize
-        )
+        unsquared = type(explainer)(**{**explainer.get_params(deep=False), "squared": False})
         explanation = unsquared.explain(X)
-        images = np.asarray(X)
-        images = to_unit_float(images, np.float64)
+        images = to_unit_float(X, np.float64)
         display = cls(
             images=images,
             reconstructions=explanation.reconstructions,

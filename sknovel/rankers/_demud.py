@@ -14,7 +14,7 @@ from ._base import (
     resolve_n_components,
 )
 from ._blocks import take_rows
-from ._selection import ProgressPrinter, best_under, run_selection
+from ._selection import best_under, pick_progress, run_selection
 from ._subspace import (
     SubspaceModel,
     column_mean,
@@ -66,8 +66,8 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         discovery matched ``"full"`` within a point of nAUC at every K of the same table,
         at a fraction of the cost (300 picks of 300 x 1280: 2.5 s against 12 s).
     verbose : int, default=0
-        If positive, print progress (picks made, last score, elapsed time) to stderr about
-        ten times per ``fit`` or ``rank``.
+        If positive, show a progress bar over the picks of ``fit`` or ``rank`` on stderr,
+        with the last pick's score and a remaining-time estimate.
 
     Attributes
     ----------
@@ -150,9 +150,6 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         self.svd_method = svd_method
         self.verbose = verbose
 
-    def _progress(self, verb):
-        return ProgressPrinter(f"Demud.{verb}") if self.verbose else None
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Select items from X one after another, most novel first.
@@ -180,16 +177,17 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         self._remember_data(X)
         X = self._to_model_units(X, reset=True)
         first, scale = self._first_pick(X)
-        selection = run_selection(
-            X,
-            SubspaceModel.empty(n_features),
-            n_selections=n_selections,
-            n_components=self.n_components_,
-            svd_method=self.svd_method,
-            first=first,
-            scale=scale,
-            progress=self._progress("fit"),
-        )
+        with pick_progress("Demud.fit", n_selections, self.verbose) as progress:
+            selection = run_selection(
+                X,
+                SubspaceModel.empty(n_features),
+                n_selections=n_selections,
+                n_components=self.n_components_,
+                svd_method=self.svd_method,
+                first=first,
+                scale=scale,
+                progress=progress,
+            )
         self._store_selection(selection.indices, selection.scores, selection.expected, X.dtype)
         self._store_model(selection.model, X.dtype)
         return self
@@ -266,14 +264,15 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         model = self._model
         if model.n_samples == 0:  # pragma: no cover - guarded by check_is_fitted
             raise ValueError("The model summarises no items yet; call fit or partial_fit.")
-        selection = run_selection(
-            X,
-            model,
-            n_selections=n_selections,
-            n_components=self.n_components_,
-            svd_method=self.svd_method,
-            progress=self._progress("rank"),
-        )
+        with pick_progress("Demud.rank", n_selections, self.verbose) as progress:
+            selection = run_selection(
+                X,
+                model,
+                n_selections=n_selections,
+                n_components=self.n_components_,
+                svd_method=self.svd_method,
+                progress=progress,
+            )
         return Bunch(
             indices=selection.indices, scores=selection.scores, expected=selection.expected
         )

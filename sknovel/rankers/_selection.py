@@ -10,9 +10,12 @@ q.x costs one pass over X; w.x is read off stored coordinates of every item in a
 (see :class:`_MaintainedScores`), so a pick costs about one matrix-vector product over X.
 """
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from sknovel.utils.progress import progress_bar
 
 from ._blocks import DelegatingRows, take_rows
 from ._subspace import (
@@ -396,22 +399,21 @@ def tie_aware_order(scores, n_selections, dtype, scale):
     return ranking
 
 
-class ProgressPrinter:
-    """Prints ``pick t/T`` lines about ten times per run (and the last one), with timing."""
+@contextlib.contextmanager
+def pick_progress(description, n_selections, verbose):
+    """A `progress` callback for :func:`run_selection` that advances a bar over the picks.
 
-    def __init__(self, name, file=None):
-        import sys
-        import time
+    The bar (:func:`sknovel.utils.progress.progress_bar`, on stderr) shows the last pick's
+    score; the callback is None when not `verbose`, so a quiet run does no work per pick.
+    """
+    if not verbose:
+        yield None
+        return
+    with progress_bar(n_selections, description, unit="pick") as bar:
 
-        self.name, self.file, self.clock = name, file or sys.stderr, time.perf_counter
-        self.start = self.clock()
+        def advance(n_picked, n_selections, score):
+            bar.set_postfix(score=f"{score:.4g}", refresh=False)
+            bar.update(n_picked - bar.n)
 
-    def __call__(self, n_picked, n_selections, score):
-        every = max(1, n_selections // 10)
-        if n_picked % every == 0 or n_picked == n_selections:
-            elapsed = self.clock() - self.start
-            print(
-                f"[{self.name}] pick {n_picked}/{n_selections}  score {score:.4g}  {elapsed:.1f} s",
-                file=self.file,
-                flush=True,
-            )
+        yield advance
+        bar.update(n_selections - bar.n)  # a first pick decided by init is not reported

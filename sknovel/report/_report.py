@@ -268,8 +268,16 @@ shape (n, d)
             inverter = None
             if invert and n_explain and featurizer is not None:
                 inverter = _stages.train_decoder(
-                    images, featurizer, X, random_state=random_state, stages=stages
+                    images,
+                    featurizer,
+                    X,
+                    rankers["DEMUD"],
+                    random_state=random_state,
+                    stages=stages,
                 )
+                if inverter is not None:
+                    decoder = _stages.describe_decoder(inverter, images, X)
+                    stages.say(f"  decoder: {decoder}")
             pictures = _stages.explain(
                 images, featurizer, rankers["DEMUD"], X, n_explain, inverter=inverter, stages=stages
             )
@@ -279,8 +287,10 @@ shape (n, d)
             "n_selections": n_selections,
             "explained picks": len(pictures),
             "invert": bool(invert),
-            "random_state": random_state,
         }
+        if inverter is not None:
+            parameters["decoder"] = decoder
+        parameters["random_state"] = random_state
         if scheduler is not None:
             parameters["scheduler"] = scheduler
         return cls(

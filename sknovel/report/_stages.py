@@ -1,20 +1,21 @@
 """The long stages of a discovery report: featurizing, ranking, training a decoder, explaining.
 
-Each stage shows a tqdm progress bar with a remaining-time estimate on stderr (when asked
-for) and is timed; the report lists the times.
+Each stage shows one progress bar with a remaining-time estimate on stderr (when asked for)
+and is timed; the report lists the times. Ranking and training show the estimators' own bars
+(their ``verbose``); the other stages show a bar of the report's.
 """
 
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
-import sys
 import time
 
 import numpy as np
 from sklearn.utils import Bunch
 
 from sknovel.rankers import Demud, RandomRanker, SVDRanker
+from sknovel.utils.progress import progress_bar
 
 #: Names of the stages, in the order they run.
 FEATURIZING = "featurizing"
@@ -60,18 +61,8 @@ class Stages:
         self.durations = {}
 
     def bar(self, total, description, unit):
-        """A tqdm bar over `total` `unit`s (disabled unless `progress`)."""
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=total,
-            desc=description,
-            unit=unit,
-            file=sys.stderr,
-            disable=not self.progress,
-            dynamic_ncols=True,
-            leave=False,
-        )
+        """A progress bar over `total` `unit`s (disabled unless `progress`), cleared at the end."""
+        return progress_bar(total, description, unit=unit, verbose=self.progress, leave=False)
 
     @contextlib.contextmanager
     def timed(self, name):
@@ -97,9 +88,9 @@ def make_featurizer(kind, images):
     if kind is None:
         return None
     if kind == "cnn":
-        # No activation cache: the report featurizes in chunks (for its progress bar) and
-        # keeps the features itself.
-        return CNNFeaturizer(batch_size=32, memory=False)
+        # No activation cache (memory=None): the report featurizes in chunks (for its
+        # progress bar) and keeps the features itself.
+        return CNNFeaturizer(batch_size=32)
     if kind == "pixels":
         files = isinstance(images, (list, tuple))
         return PixelFeaturizer(size=(64, 64) if files else None)
@@ -173,47 +164,33 @@ def _wait_for(collection):
 
 
 def rank(X, *, n_components, n_selections, random_state, stages):
-    """{name: fitted ranker} of DEMUD, static SVD and random selection on X."""
+    """{name: fitted ranker} of DEMUD, static SVD and random selection on X.
+
+    DEMUD, the slow one, shows its own progress bar over the picks when `stages` shows
+    progress.
+    """
     rankers = {
-        "DEMUD": Demud(n_components, n_selections=n_selections),
+        "DEMUD": Demud(n_components, n_selections=n_selections, verbose=stages.progress),
         "SVD": SVDRanker(n_components, n_selections=n_selections),
         "Random": RandomRanker(n_selections=n_selections, random_state=random_state),
     }
-    with stages.timed(RANKING), stages.bar(n_selections, "ranking (DEMUD)", "pick") as bar:
+    with stages.timed(RANKING):
         for name, ranker in rankers.items():
             start = time.perf_counter()
-            if name == "DEMUD":
-                _fit_with_progress(ranker, X, bar)
-            else:
-                ranker.fit(X)
+            ranker.fit(X)
             stages.say(f"  {name:<7} {n_selections} picks in {time.perf_counter() - start:.2f} s")
     return rankers
-
-
-def _fit_with_progress(demud, X, bar):
-    """Fit `demud`, advancing `bar` one step per pick.
-
-    Demud reports each pick to the callable its ``_progress`` hook returns; the hook is
-    set on this instance for the fit only.
-    """
-
-    def advance(n_picked, n_selections, score):
-        bar.update(n_picked - bar.n)
-
-    demud._progress = lambda verb: advance
-    try:
-        demud.fit(X)
-    finally:
-        del demud._progress
 
 
 # --- training a decoder (UC inversion) ------------------------------------------------------
 
 
-def train_decoder(images, featurizer, X, *, random_state, stages):
-    """A UCInverter trained on the collection's features (computed already), or None.
+def train_decoder(images, featurizer, X, ranker, *, random_state, stages):
+    """A UCInverter of `ranker`'s picks trained on the collection's features, or None.
 
-    Only CNN features need a decoder: pixel features are images already.
+    The features `X` were computed already and are not computed again. The inverter shows
+    its own progress bar over the epochs when `stages` shows progress. Only CNN features
+    need a decoder: pixel features are images already.
     """
     from sknovel.features import CNNFeaturizer
 
@@ -221,47 +198,45 @@ def train_decoder(images, featurizer, X, *, random_state, stages):
         stages.say("  --invert: pixel features are images already; no decoder is needed.")
         return None
     from sknovel.explain import UCInverter
-    from sknovel.explain.inversion._uc import _training_targets
 
     inverter = UCInverter(
         featurizer,
+        ranker,
         image_size=DECODER_SIZE,
         epochs=decoder_epochs(len(X)),
         random_state=random_state,
+        verbose=stages.progress,
     )
     with stages.timed(INVERTING):
-        targets = _training_targets(images, inverter.image_size, inverter.batch_size)
-        inverter.featurizer_ = featurizer
-        with stages.bar(inverter.epochs, "training the decoder", "epoch") as bar:
-            with _epochs_shown_by(bar, inverter):
-                # The features were computed once already; fit() would compute them again.
-                inverter._fit_features(np.asarray(X, dtype=np.float32), targets)
+        inverter.fit(images, features=np.asarray(X, dtype=np.float32))
     stages.say(
-        f"  decoder trained on {len(targets)} images, {inverter.n_epochs_} epochs: "
+        f"  decoder trained on {len(X)} images, {inverter.n_epochs_} epochs: "
         f"{stages.durations[INVERTING]:.1f} s"
     )
     return inverter
 
 
-@contextlib.contextmanager
-def _epochs_shown_by(bar, inverter):
-    """Advance `bar` once per training epoch of `inverter` (instead of its printed lines).
+def describe_decoder(inverter, images, X):
+    """One line on a trained decoder: its size, epochs and how well it decodes.
 
-    UCInverter reports an epoch through ``sknovel.explain.inversion._uc.report_epoch`` when
-    ``verbose`` is set; the report routes those reports to its bar during the fit.
+    How well: how often the decoding of an image's features is nearest that image among 100.
+
+    Measured on the collection the decoder learnt from (its intended, transductive use;
+    chance: 1 %), so that a reader of the report knows how far to trust the decoded
+    pictures. Smaller collections compete among all their images.
     """
-    from sknovel.explain.inversion import _uc
+    from sknovel.metrics import inversion_identification_rate
 
-    def advance(name, epoch, epochs, loss, validation_loss, elapsed, **kwargs):
-        bar.update(epoch - bar.n)
-        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-
-    printer, verbose = _uc.report_epoch, inverter.verbose
-    _uc.report_epoch, inverter.verbose = advance, 1
-    try:
-        yield
-    finally:
-        _uc.report_epoch, inverter.verbose = printer, verbose
+    targets = inverter.target_images(images)
+    decoded = inverter.inverse_transform(np.asarray(X, dtype=np.float32))
+    n_candidates = min(100, len(targets))
+    rate = inversion_identification_rate(
+        targets, decoded, n_candidates=n_candidates, random_state=0
+    )
+    return (
+        f"UCInverter, {inverter.image_size} px, {inverter.n_epochs_} epochs; decodes {rate:.0%} "
+        f"of the images nearest their own among {n_candidates} (chance {1 / n_candidates:.0%})"
+    )
 
 
 # --- explaining -----------------------------------------------------------------------------
@@ -288,7 +263,7 @@ def explain(images, featurizer, demud, X, n_explain, *, inverter, stages):
         else:
             pictures = _map_pictures(images, featurizer, demud, X, positions, bar)
             if inverter is not None:
-                _add_inverted(pictures, inverter, demud, X, positions)
+                _add_inverted(pictures, inverter, images, X, positions)
     stages.say(f"  explanations of {len(positions)} picks: {stages.durations[EXPLAINING]:.1f} s")
     return pictures
 
@@ -326,11 +301,12 @@ def _map_pictures(images, featurizer, demud, X, positions, bar):
     return pictures
 
 
-def _add_inverted(pictures, inverter, demud, X, positions):
-    """Add the decoded pick, expected part and novel part to each pick's pictures."""
-    explanation = demud.explain(X)
-    chosen = Bunch(**{key: np.asarray(value)[positions] for key, value in explanation.items()})
-    decoded = inverter.invert_explanation(chosen)
+def _add_inverted(pictures, inverter, images, X, positions):
+    """Add the decoded pick, expected part and novel part to each pick's pictures.
+
+    `inverter` is a fitted ``UCInverter(featurizer, demud)``; `X` the features DEMUD ranked.
+    """
+    decoded = inverter.explain(images, positions, features=X)
     for i, picture in enumerate(pictures):
         picture.inverted = decoded.selections[i]
         picture.expected = decoded.expected[i]

@@ -113,10 +113,10 @@ def torch_seed(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def images_to_tensor(batch, device=None):
-    """(n, H, W, C) float images → (n, C, H, W) float32 tensor (on ``device``)."""
+def images_to_tensor(batch, device=None, dtype=np.float32):
+    """(n, H, W, C) float images → (n, C, H, W) tensor of numpy `dtype` (on ``device``)."""
     torch = import_torch()
-    tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1), dtype=np.float32))
+    tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1), dtype=dtype))
     return tensor if device is None else tensor.to(device)
 
 

@@ -5,7 +5,6 @@ per epoch, and a CPU-loadable pickle state (numpy arrays instead of tensors).
 """
 
 import copy
-import sys
 
 import numpy as np
 
@@ -92,14 +91,6 @@ class EarlyStopping:
         self.module.load_state_dict(self._best_state)
         self._best_state = None
         return self.best_epoch
-
-
-def report_epoch(name, epoch, epochs, loss, validation_loss, elapsed, *, file=None):
-    """Print ``[name] epoch i/n  loss …  validation loss …  seconds`` to stderr."""
-    line = f"[{name}] epoch {epoch}/{epochs}  loss {loss:.5g}"
-    if validation_loss is not None:
-        line += f"  validation loss {validation_loss:.5g}"
-    print(f"{line}  {elapsed:.1f} s", file=file or sys.stderr, flush=True)
 
 
 def state_to_numpy(module):

@@ -1,11 +1,16 @@
 """CounterfactualExplainer: shapes, score mapping, training, determinism, pickling, errors.
 
+Detectors are taken through the detector protocol (``torch_score_samples`` and ``offset_``) or
+as differentiable callables; training images come as ``fit(X, y)`` with y = 1 (normal) or -1
+(anomalous), and the old ``fit(X_normal, X_anomalous)`` still works with a FutureWarning.
+
 The MNIST test at the end checks that the method works: counterfactuals of anomalies get much
 lower anomaly scores than the anomalies, and the concept classifier tells the concepts apart.
 """
 
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +18,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks
 
 from sknovel.detectors import ConvAutoencoder
@@ -24,6 +30,8 @@ torch = pytest.importorskip("torch")
 RNG = np.random.default_rng(0)
 NORMAL = (RNG.random((24, 8, 8)) * 0.5).astype(np.float32)  # dim images are normal
 ANOMALOUS = (0.5 + RNG.random((12, 8, 8)) * 0.5).astype(np.float32)
+X = np.concatenate([NORMAL, ANOMALOUS])
+Y = np.r_[np.ones(24), -np.ones(12)]  # 1 normal, -1 anomalous (as an outlier detector predicts)
 FAST = {"epochs": 2, "width": 4, "batch_size": 8, "random_state": 0, "device": "cpu"}
 
 
@@ -45,9 +53,35 @@ class BrightnessModule(torch.nn.Module):
         return torch.sigmoid(self.gain * (mean - 0.5) + 0 * self.norm(mean[:, None])[:, 0])
 
 
+class MeanImageDetector:
+    """A detector by the protocol alone (not a ConvAutoencoder, not a torch module).
+
+    ``score_samples`` is minus the mean squared distance to the mean training image, plus
+    `shift`; ``offset_`` is its 10th percentile on the training images.
+    """
+
+    def __init__(self, shift=0.0):
+        self.shift = shift
+
+    def fit(self, X, y=None):
+        images = np.asarray(X, dtype=np.float32)
+        self.mean_ = torch.as_tensor(images.mean(axis=0))[None, None]
+        self.input_shape_ = (*images.shape[1:], 1)
+        self.offset_ = float(np.percentile(self.score_samples(images), 10))
+        return self
+
+    def score_samples(self, X):
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(X, dtype=np.float32))[:, None]
+            return self.torch_score_samples(x).double().numpy()
+
+    def torch_score_samples(self, x):
+        return self.shift - ((x - self.mean_.to(x.device)) ** 2).mean(dim=(1, 2, 3))
+
+
 @pytest.fixture(scope="module")
 def fitted():
-    return CounterfactualExplainer(brightness_detector, **FAST).fit(NORMAL, ANOMALOUS)
+    return CounterfactualExplainer(brightness_detector, **FAST).fit(X, Y)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +112,8 @@ def test_explanation_shapes_and_scores(fitted):
     assert explanation.scores.shape == (5, 2) and explanation.original_scores.shape == (5,)
     assert explanation.concept_probabilities.shape == (5, 2, 2)
     assert explanation.threshold == 0.5
+    for name, value in explanation.items():  # the contract: one row per explained item
+        assert np.ndim(value) == 0 or len(value) == 5, name
     np.testing.assert_allclose(
         explanation.original_scores, fitted.anomaly_score(ANOMALOUS[:5]), rtol=1e-6
     )
@@ -107,15 +143,130 @@ def test_explanations_do_not_depend_on_the_batches(fitted):
 def test_colour_images_and_other_concept_counts(n_concepts):
     normal = RNG.random((10, 6, 7, 3)).astype(np.float32) * 0.5
     explainer = CounterfactualExplainer(brightness_detector, n_concepts=n_concepts, **FAST)
-    explanation = explainer.fit(normal, 1 - normal).explain(normal[:2])
+    explainer.fit(np.concatenate([normal, 1 - normal]), np.r_[np.ones(10), -np.ones(10)])
+    explanation = explainer.explain(normal[:2])
     assert explanation.counterfactuals.shape == (2, n_concepts, 6, 7, 3)
     assert explanation.concept_probabilities.shape == (2, n_concepts, n_concepts)
+
+
+# ---------------------------------------------------------------------- fit(X, y) and labels
+
+
+def test_labels_not_positions_say_which_images_are_anomalous(fitted):
+    # anomalies interleaved with the normal images, each kind in its own order
+    order = np.argsort(np.r_[np.arange(24), 2 * np.arange(12) + 0.5])
+    assert set(Y[order[:4]]) == {1, -1}
+    shuffled = CounterfactualExplainer(brightness_detector, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the new call is not deprecated
+        shuffled.fit(X[order], list(Y[order].astype(int)))
+    assert shuffled.n_normal_ == 24 and shuffled.n_anomalous_ == 12
+    # normal images keep their order and come first, as in fit(X, Y): the same explainer
+    np.testing.assert_array_equal(shuffled.training_scores_, fitted.training_scores_)
+    np.testing.assert_array_equal(
+        shuffled.explain(ANOMALOUS).counterfactuals, fitted.explain(ANOMALOUS).counterfactuals
+    )
+
+
+def test_all_normal_labels_are_like_no_labels():
+    quick = {**FAST, "epochs": 1}
+    unlabelled = CounterfactualExplainer(brightness_detector, **quick).fit(NORMAL)
+    labelled = CounterfactualExplainer(brightness_detector, **quick).fit(NORMAL, np.ones(24))
+    assert labelled.n_pseudo_anomalies_above_threshold_ is not None
+    assert labelled.n_anomalous_ == unlabelled.n_anomalous_ == 24
+    np.testing.assert_array_equal(labelled.training_scores_, unlabelled.training_scores_)
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (Y[:-1], r"one label per image of X, shape \(36,\).*got shape \(35,\)"),
+        (Y[:, None], r"shape \(36,\).*got shape \(36, 1\)"),
+        (np.r_[np.ones(24), np.zeros(12)], r"1 \(normal\) or -1 \(anomalous\).*e\.g\. \[0\.0"),
+        (np.r_[np.ones(35), np.nan], "1 \\(normal\\) or -1"),
+        (Y > 0, "dtype bool"),
+        (np.where(Y > 0, "normal", "anomalous"), "dtype <U9"),
+        (-np.ones(36), r"labels no image normal \(1\)"),
+    ],
+    ids=["length", "column", "zero", "nan", "bool", "strings", "no-normal"],
+)
+def test_bad_labels(y, match):
+    with pytest.raises(ValueError, match=f"^y .*{match}"):
+        CounterfactualExplainer(brightness_detector, **FAST).fit(X, y)
+
+
+NEW_CALL = "fit(np.concatenate([X_normal, X_anomalous]), y=np.r_[np.ones(n), -np.ones(m)])"
+
+
+@pytest.mark.parametrize("keyword", [False, True], ids=["positional", "X_anomalous="])
+def test_old_call_with_anomalous_images_warns_and_gives_the_same_explainer(fitted, keyword):
+    explainer = CounterfactualExplainer(brightness_detector, **FAST)
+    with pytest.warns(FutureWarning, match=re.escape(NEW_CALL)) as record:
+        if keyword:
+            explainer.fit(NORMAL, X_anomalous=ANOMALOUS)
+        else:
+            explainer.fit(NORMAL, ANOMALOUS)
+    assert record[0].filename == __file__  # the warning points at the caller's line
+    assert explainer.n_normal_ == 24 and explainer.n_anomalous_ == 12
+    for key, value in fitted.generator_.state_dict().items():
+        assert torch.equal(explainer.generator_.state_dict()[key], value), key
+    before, after = fitted.explain(ANOMALOUS), explainer.explain(ANOMALOUS)
+    for name in ("counterfactuals", "scores", "original_scores", "concept_probabilities"):
+        np.testing.assert_array_equal(after[name], before[name])
+
+
+def test_old_keyword_cannot_be_combined_with_labels():
+    explainer = CounterfactualExplainer(brightness_detector, **FAST)
+    with pytest.raises(ValueError, match="X_anomalous .* cannot be combined with y"):
+        explainer.fit(NORMAL, np.ones(24), X_anomalous=ANOMALOUS)
+
+
+def test_clone_and_pipeline_pass_labels_as_y(fitted):
+    """clone(explainer).fit(X) and a Pipeline's fit(X, y) are the scikit-learn calls."""
+    assert clone(fitted).set_params(epochs=1).fit(NORMAL).n_epochs_ == 1
+    pipe = Pipeline([("counterfactuals", clone(fitted))]).fit(X, Y)
+    np.testing.assert_array_equal(
+        pipe[-1].explain(ANOMALOUS).counterfactuals, fitted.explain(ANOMALOUS).counterfactuals
+    )
+    assert not hasattr(CounterfactualExplainer, "set_fit_request")  # X_anomalous is no metadata
+
+
+# -------------------------------------------------------------------------------- detectors
+
+
+def test_any_detector_with_the_protocol_is_explained():
+    detector = MeanImageDetector().fit(NORMAL)
+    explainer = CounterfactualExplainer(detector, **FAST).fit(X, Y)
+    losses = -detector.score_samples(X)
+    scale = -detector.offset_ / np.log(2)
+    assert explainer.score_scale_ == pytest.approx(scale)
+    expected = 1 - np.exp(-losses / scale)
+    np.testing.assert_allclose(explainer.anomaly_score(X), expected, rtol=1e-5)
+    assert np.mean(explainer.training_scores_[24:] > 0.5) == 1  # the bright images
+    explanation = explainer.explain(ANOMALOUS[:3])
+    assert explanation.counterfactuals.shape == (3, 2, 8, 8)
+    np.testing.assert_allclose(explanation.original_scores, expected[24:27], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"the detector was fitted on \(8, 8, 1\)"):
+        CounterfactualExplainer(detector, **FAST).fit(NORMAL[:, :6, :6])
+    with pytest.raises(NotFittedError, match="MeanImageDetector.*no threshold offset_"):
+        CounterfactualExplainer(MeanImageDetector(), **FAST).fit(X, Y)
+
+
+def test_protocol_scores_above_zero_map_to_zero():
+    detector = MeanImageDetector().fit(NORMAL)
+    explainer = CounterfactualExplainer(detector, **{**FAST, "epochs": 1}).fit(X, Y)
+    detector.shift = 0.02  # now most normal images score above 0: d < 0
+    positive = detector.score_samples(X) > 0
+    assert 0 < positive.sum() < 36
+    scores = explainer.anomaly_score(X)
+    np.testing.assert_array_equal(scores[positive], 0)
+    assert np.all(scores[~positive] > 0)
 
 
 def test_torch_module_detector_is_left_as_it_was():
     module = BrightnessModule().train()
     before = {key: value.clone() for key, value in module.state_dict().items()}
-    explainer = CounterfactualExplainer(module, **FAST).fit(NORMAL, ANOMALOUS)
+    explainer = CounterfactualExplainer(module, **FAST).fit(X, Y)
     explainer.explain(ANOMALOUS[:3])
     assert module.training and module.gain.requires_grad and module.gain.grad is None
     for key, value in module.state_dict().items():
@@ -123,7 +274,7 @@ def test_torch_module_detector_is_left_as_it_was():
 
 
 def test_autoencoder_scores_map_its_threshold_to_one_half(autoencoder):
-    explainer = CounterfactualExplainer(autoencoder, **FAST).fit(NORMAL, ANOMALOUS)
+    explainer = CounterfactualExplainer(autoencoder, **FAST).fit(X, Y)
     images = np.concatenate([NORMAL, ANOMALOUS])
     losses = -autoencoder.score_samples(images)
     scale = -autoencoder.offset_ / np.log(2)
@@ -174,7 +325,7 @@ def test_pseudo_anomalies_prefer_images_scored_anomalous(monkeypatch):
 
 def test_without_the_adversarial_term(fitted):
     explainer = CounterfactualExplainer(brightness_detector, adversarial=False, **FAST)
-    explainer.fit(NORMAL, ANOMALOUS)
+    explainer.fit(X, Y)
     assert explainer.discriminator_ is None
     assert explainer.loss_components_["adversarial"] == []
     assert explainer.loss_components_["discriminator"] == []
@@ -190,7 +341,7 @@ def test_without_the_adversarial_term(fitted):
 
 
 def test_pickle_round_trip_holds_numpy_weights_and_loads_on_the_cpu(fitted, autoencoder):
-    explainer = CounterfactualExplainer(autoencoder, **FAST).fit(NORMAL, ANOMALOUS)
+    explainer = CounterfactualExplainer(autoencoder, **FAST).fit(X, Y)
     state = explainer.__getstate__()
     assert "generator_" not in state and "concept_classifier_" not in state
     assert all(isinstance(v, np.ndarray) for v in state["_generator_state"].values())
@@ -207,12 +358,12 @@ def test_pickle_round_trip_holds_numpy_weights_and_loads_on_the_cpu(fitted, auto
 
 
 def test_same_random_state_same_explainer_bit_for_bit(fitted):
-    again = CounterfactualExplainer(brightness_detector, **FAST).fit(NORMAL, ANOMALOUS)
+    again = CounterfactualExplainer(brightness_detector, **FAST).fit(X, Y)
     np.testing.assert_array_equal(
         again.explain(ANOMALOUS).counterfactuals, fitted.explain(ANOMALOUS).counterfactuals
     )
     assert again.loss_curve_ == fitted.loss_curve_
-    other = clone(fitted).set_params(random_state=1).fit(NORMAL, ANOMALOUS)
+    other = clone(fitted).set_params(random_state=1).fit(X, Y)
     assert not np.array_equal(
         other.explain(ANOMALOUS).counterfactuals, fitted.explain(ANOMALOUS).counterfactuals
     )
@@ -224,11 +375,16 @@ def test_fitting_does_not_touch_torch_global_random_state():
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
-def test_verbose_prints_the_losses_of_every_epoch(capsys):
-    CounterfactualExplainer(brightness_detector, **{**FAST, "verbose": 1}).fit(NORMAL, ANOMALOUS)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and lines[1].startswith("[CounterfactualExplainer] epoch 2/2")
-    assert "detector" in lines[0] and "concept" in lines[0]
+def test_verbose_shows_a_progress_bar_over_the_epochs_with_the_losses(capsys):
+    CounterfactualExplainer(brightness_detector, **{**FAST, "verbose": 1}).fit(X, Y)
+    captured = capsys.readouterr()
+    assert not captured.out
+    last = captured.err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("CounterfactualExplainer.fit: 100%") and "2/2" in last
+    for term in ("loss=", "detector=", "concept=", "discriminator="):
+        assert term in last
+    CounterfactualExplainer(brightness_detector, **FAST).fit(X, Y)
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(
@@ -260,8 +416,8 @@ def not_differentiable(x):
 @pytest.mark.parametrize(
     "detector, error, match",
     [
-        (IsolationForest().fit(NORMAL.reshape(24, -1)), TypeError, "differentiable"),
-        (object(), TypeError, "detector must be a fitted sknovel ConvAutoencoder"),
+        (IsolationForest().fit(NORMAL.reshape(24, -1)), TypeError, "no torch_score_samples"),
+        (object(), TypeError, "detector must be a fitted detector with torch_score_samples"),
         (lambda x: x.detach().numpy().mean(axis=(1, 2, 3)), TypeError, "not a torch tensor"),
         (not_differentiable, TypeError, "do not depend differentiably"),
         (lambda x: 3 * x.mean(dim=(1, 2, 3)), ValueError, r"scores in \[0, 1\]"),
@@ -282,7 +438,7 @@ def not_differentiable(x):
 )
 def test_unusable_detectors(detector, error, match):
     with pytest.raises(error, match=match):
-        CounterfactualExplainer(detector, **FAST).fit(NORMAL, ANOMALOUS)
+        CounterfactualExplainer(detector, **FAST).fit(X, Y)
 
 
 @pytest.mark.parametrize(
@@ -302,11 +458,13 @@ def test_bad_parameters(params, match):
 
 def test_bad_images(fitted, autoencoder):
     explainer = CounterfactualExplainer(brightness_detector, **FAST)
-    with pytest.raises(ValueError, match=re.escape("X_normal must be images of shape")):
+    with pytest.raises(ValueError, match=re.escape("X must be images of shape")):
         explainer.fit(NORMAL.reshape(24, -1))
-    with pytest.raises(ValueError, match="X_anomalous has images of shape"):
+    with pytest.raises(ValueError, match="float X must lie in"):
+        explainer.fit(X * 2, Y)
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="X_anomalous has images"):
         explainer.fit(NORMAL, ANOMALOUS[:, :6])
-    with pytest.raises(ValueError, match="float X_anomalous must lie in"):
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="float X_anomalous must"):
         explainer.fit(NORMAL, ANOMALOUS * 2)
     with pytest.raises(ValueError, match="at least 2×2 pixels"):
         explainer.fit(NORMAL[:, :1, :1])
@@ -355,7 +513,9 @@ def test_counterfactuals_of_mnist_anomalies_are_normal_and_distinct(mnist_single
     detector = ConvAutoencoder(epochs=10, batch_size=32, n_iter_no_change=None, random_state=0)
     detector.fit(normal)
     explainer = CounterfactualExplainer(detector, epochs=6, random_state=0, device="cpu")
-    explainer.fit(normal, anomalous)
+    explainer.fit(
+        np.concatenate([normal, anomalous]), np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
+    )
     explanation = explainer.explain(test_anomalies)
     original, changed = explanation.original_scores, explanation.scores
     assert np.mean(original > 0.5) > 0.8  # the detector finds most of them anomalous

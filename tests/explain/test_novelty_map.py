@@ -51,14 +51,30 @@ def test_selection_models_describe_fit_even_after_partial_fit():
     np.testing.assert_array_equal(before.components, after.components)
 
 
-def test_gradient_is_twice_the_residual_for_pixel_features():
+def test_gradient_is_twice_the_residual_summed_over_channels_for_pixel_features():
+    # The gradient of ||r||² for pixel features is 2 r; a colour map sums |2 r| over channels
+    # (the one reduction of every map), not its maximum.
     pixels, demud = fitted()
     result = NoveltyMap(pixels, demud, method="gradient").explain(IMAGES, positions=[0, 2, 5])
     for heat, position, index in zip(result.maps, result.positions, result.indices):
         score, residual = pick_score(pixels, demud, position, IMAGES[index])
-        np.testing.assert_allclose(heat, np.abs(2 * residual).max(axis=-1), rtol=1e-4, atol=1e-5)
+        per_channel = np.abs(2 * residual)
+        np.testing.assert_allclose(heat, per_channel.sum(axis=-1), rtol=1e-4, atol=1e-5)
+        assert not np.allclose(heat, per_channel.max(axis=-1))
         assert result.scores[list(result.positions).index(position)] == pytest.approx(score)
     np.testing.assert_allclose(result.scores, demud.scores_[[0, 2, 5]], rtol=1e-6)
+
+
+def test_smoothgrad_without_noise_is_the_gradient_map_summed_over_channels():
+    # SmoothGrad and the gradient reduce over channels alike, so their maps are on one scale.
+    pixels, demud = fitted()
+    smooth = NoveltyMap(pixels, demud, method="smoothgrad", noise=0.0, n_steps=2)
+    result = smooth.explain(IMAGES, [1])
+    residual = pick_score(pixels, demud, 1, IMAGES[result.indices[0]])[1]
+    expected = np.abs(2 * residual).sum(axis=-1)
+    np.testing.assert_allclose(result.maps[0], expected, rtol=1e-4, atol=1e-5)
+    gradient = NoveltyMap(pixels, demud, method="gradient").explain(IMAGES, [1]).maps
+    np.testing.assert_allclose(result.maps, gradient, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("baseline", ["zero", "blur"])
@@ -118,14 +134,41 @@ def test_with_a_cnn_and_through_a_pipeline():
     assert occlusion.maps.shape == (1, 32, 32)
 
 
+def test_is_a_scikit_learn_object():
+    from sklearn.base import clone
+
+    pixels, demud = fitted()
+    novelty = NoveltyMap(pixels, demud, method="gradient", window=0.5)
+    assert novelty.get_params()["method"] == "gradient"
+    assert "method='gradient'" in repr(novelty)
+    copy = clone(novelty)
+    assert copy.get_params()["window"] == 0.5 and copy.featurizer is not pixels
+    assert novelty.set_params(method="smoothgrad").method == "smoothgrad"
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"method": "lime"}, "'method' parameter"),
+        ({"window": 0}, "'window' parameter"),
+        ({"stride": 1.5}, "'stride' parameter"),
+        ({"baseline": "noise"}, "'baseline' parameter"),
+        ({"n_steps": 0}, "'n_steps' parameter"),
+        ({"noise": -0.1}, "'noise' parameter"),
+        ({"batch_size": 2.5}, "'batch_size' parameter"),
+        ({"random_state": "seed"}, "'random_state' parameter"),
+        ({"size": 8}, "'size' parameter"),
+    ],
+)
+def test_parameters_are_checked_when_explaining_not_when_constructed(params, match):
+    pixels, demud = fitted()
+    novelty = NoveltyMap(pixels, demud, **params)  # stored untouched
+    with pytest.raises(ValueError, match=match):
+        novelty.explain(IMAGES, [0])
+
+
 def test_bad_input():
     pixels, demud = fitted()
-    with pytest.raises(ValueError, match="method"):
-        NoveltyMap(pixels, demud, method="lime").explain(IMAGES)
-    with pytest.raises(ValueError, match="window"):
-        NoveltyMap(pixels, demud, window=0).explain(IMAGES)
-    with pytest.raises(ValueError, match="n_steps"):
-        NoveltyMap(pixels, demud, n_steps=0).explain(IMAGES)
     with pytest.raises(TypeError, match="subspace ranker"):
         NoveltyMap(pixels, object()).explain(IMAGES)
 
@@ -140,6 +183,10 @@ def test_bad_input():
         NoveltyMap(pixels, demud).explain(IMAGES, positions=[99])
     with pytest.raises(ValueError, match="NaN"):
         NoveltyMap(pixels, demud).explain(np.full_like(IMAGES, np.nan))
+    with pytest.raises(ValueError, match=r"\bX\b.*NaN"):  # features given: the picks are checked
+        NoveltyMap(pixels, demud).explain(
+            np.full_like(IMAGES, np.nan), [0], features=pixels.transform(IMAGES)
+        )
     with pytest.raises(ValueError, match="two steps|2 steps|steps"):
         from sknovel import Pipeline
         from sknovel.features import PixelFeaturizer as P

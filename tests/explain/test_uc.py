@@ -33,7 +33,7 @@ def small_images(n=48, size=8, seed=0):
     return np.clip(images, 0, 1)
 
 
-def tiny_inverter(featurizer=None, **kwargs):
+def tiny_inverter(featurizer=None, ranker=None, **kwargs):
     params = dict(
         image_size=8,
         width=16,
@@ -44,7 +44,7 @@ def tiny_inverter(featurizer=None, **kwargs):
         device="cpu",
     )
     params.update(kwargs)
-    return UCInverter(PixelFeaturizer() if featurizer is None else featurizer, **params)
+    return UCInverter(PixelFeaturizer() if featurizer is None else featurizer, ranker, **params)
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +67,15 @@ def test_shapes_attributes_and_range(fitted_tiny):
     assert len(inverter.validation_indices_) == 5  # ceil(0.1 * 48)
     assert inverter.feature_mean_.shape == inverter.feature_scale_.shape == (192,)
     # Equal up to float rounding: torch's convolutions without oneDNN depend on the batch.
-    np.testing.assert_allclose(inverter.reconstruct(images[:4]), decoded[:4], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        inverter.explain(images[:4]).reconstructions, decoded[:4], rtol=0, atol=1e-6
+    )
 
 
 def test_greyscale_and_resizing():
     grey = small_images(n=20, size=16)[..., 0]
     inverter = tiny_inverter(image_size=8, epochs=1, augment=False).fit(grey)
-    assert inverter.reconstruct(grey).shape == (20, 8, 8, 1)
+    assert inverter.explain(grey).reconstructions.shape == (20, 8, 8, 1)
     np.testing.assert_allclose(
         inverter.mean_image_[..., 0], _downsample(grey, 2).mean(0), atol=0.02
     )
@@ -146,12 +148,19 @@ def test_no_validation_set():
     assert inverter.validation_loss_curve_ == [] and len(inverter.validation_indices_) == 0
 
 
-def test_verbose_prints_losses(capsys):
-    tiny_inverter(epochs=2, verbose=1).fit(small_images(n=20))
-    err = capsys.readouterr().err
-    assert "[UCInverter] epoch 2/2" in err and "validation loss" in err
+def test_verbose_shows_a_progress_bar_over_the_epochs(capsys):
+    images = small_images(n=20)
+    tiny_inverter(epochs=2, verbose=1).fit(images)
+    captured = capsys.readouterr()
+    assert "UCInverter.fit" in captured.err and "2/2" in captured.err
+    assert "epoch" in captured.err and "loss=" in captured.err
+    assert "validation_loss=" in captured.err
+    assert captured.out == ""
+    tiny_inverter(epochs=2, verbose=0).fit(images)
+    assert capsys.readouterr().err == ""
 
 
+@pytest.mark.filterwarnings("ignore:UCInverter.invert_explanation:FutureWarning")
 def test_invert_explanation(fitted_tiny):
     inverter, images = fitted_tiny
     features = inverter.featurizer_.transform(images)
@@ -175,6 +184,146 @@ def test_invert_explanation(fitted_tiny):
         default.novel_features, explanation.residuals + inverter.feature_mean_, rtol=1e-6
     )
     np.testing.assert_array_equal(default.novel, inverter.inverse_transform(default.novel_features))
+
+
+# --- the one verb: explain, with and without a ranker --------------------------------------
+
+
+def decoder_of(inverter, **params):
+    """A UCInverter with `inverter`'s fitted featurizer, ranker and decoder, and `params`."""
+    params = {"ranker": inverter.ranker, **params}
+    return tiny_inverter(inverter.featurizer_, **params).load_state_dict(inverter.state_dict())
+
+
+@pytest.fixture(scope="module")
+def fitted_with_ranker(fitted_tiny):
+    """(inverter of a Demud's picks sharing fitted_tiny's decoder, images, features, demud)."""
+    inverter, images = fitted_tiny
+    features = inverter.featurizer_.transform(images)
+    demud = Demud(3, n_selections=6).fit(features)
+    return decoder_of(inverter, ranker=demud), images, features, demud
+
+
+def test_explain_without_a_ranker_decodes_each_images_features(fitted_tiny):
+    inverter, images = fitted_tiny
+    pictures = inverter.explain(images[:5])
+    assert set(pictures) == {"reconstructions", "targets"}
+    with pytest.warns(FutureWarning, match=r"reconstruct\(X\) is deprecated.*explain\(X\)"):
+        old = inverter.reconstruct(images[:5])
+    np.testing.assert_array_equal(pictures.reconstructions, old)
+    np.testing.assert_array_equal(pictures.targets, inverter.target_images(images[:5]))
+    features = inverter.featurizer_.transform(images[:5])
+    at_hand = inverter.explain(images[:5], features=features)
+    np.testing.assert_array_equal(at_hand.reconstructions, old)
+    with pytest.raises(ValueError, match="positions needs a ranker"):
+        inverter.explain(images, [0])
+
+
+@pytest.mark.parametrize("residual_shift", ["training_mean", "item_mean", "none"])
+@pytest.mark.parametrize("positions", [None, [4, 0, 2]])
+def test_explain_with_a_ranker_equals_invert_explanation(
+    fitted_with_ranker, residual_shift, positions
+):
+    inverter, images, features, demud = fitted_with_ranker
+    inverter = decoder_of(inverter, residual_shift=residual_shift)
+    pictures = inverter.explain(images, positions, features=features)
+    rows = np.arange(6) if positions is None else np.array(positions)
+    explanation = demud.explain(features)
+    chosen = {key: value[rows] for key, value in explanation.items()}
+    with pytest.warns(FutureWarning, match="invert_explanation.*deprecated.*explain"):
+        old = inverter.invert_explanation(chosen)  # the inverter's residual_shift
+    assert set(pictures) == set(old) | {"positions"}
+    for key in old:
+        np.testing.assert_array_equal(pictures[key], old[key], err_msg=key)
+    np.testing.assert_array_equal(pictures.positions, rows)
+    np.testing.assert_array_equal(pictures.indices, demud.ranking_[rows])
+    # features are computed from the images when not given
+    again = inverter.explain(images, positions)
+    np.testing.assert_allclose(again.novel, pictures.novel, rtol=0, atol=1e-6)
+
+
+def test_invert_explanation_keyword_still_overrides_the_parameter(fitted_with_ranker):
+    inverter, images, features, demud = fitted_with_ranker
+    explanation = demud.explain(features)
+    with pytest.warns(FutureWarning):
+        old = inverter.invert_explanation(explanation, residual_shift="none")
+    np.testing.assert_array_equal(old.novel_features, explanation.residuals.astype(np.float32))
+    pictures = decoder_of(inverter, residual_shift="none").explain(images, features=features)
+    np.testing.assert_array_equal(pictures.novel, old.novel)
+
+
+def test_explain_with_a_ranker_bad_input(fitted_with_ranker):
+    inverter, images, features, demud = fitted_with_ranker
+    with pytest.raises(ValueError, match=r"positions must be in \[0, 6\).*got 6"):
+        inverter.explain(images, [0, 6], features=features)
+    with pytest.raises(ValueError, match="positions must be in"):
+        inverter.explain(images, [-1], features=features)
+    with pytest.raises(TypeError, match="positions must be a sequence of ints"):
+        inverter.explain(images, [0.5], features=features)
+    with pytest.raises(TypeError, match="positions must be a sequence of ints"):
+        inverter.explain(images, 3, features=features)
+    with pytest.raises(ValueError, match="not the data this ranker was fitted on"):
+        inverter.explain(images, features=features[::-1])
+    empty = inverter.explain(images, [], features=features)
+    assert empty.novel.shape == (0, 8, 8, 3) and empty.indices.shape == (0,)
+    with pytest.raises(NotFittedError):
+        decoder_of(inverter, ranker=Demud(3)).explain(images, features=features)
+    with pytest.raises(NotFittedError):
+        clone(inverter).explain(images)
+    with pytest.raises(ValueError, match="'ranker' parameter"):
+        tiny_inverter(ranker=object()).fit(images)
+    with pytest.raises(ValueError, match="'residual_shift' parameter"):
+        tiny_inverter(residual_shift="mean").fit(images)
+
+
+def test_ranker_and_residual_shift_are_parameters(fitted_with_ranker):
+    inverter, _, _, demud = fitted_with_ranker
+    params = inverter.get_params()
+    assert params["ranker"] is demud and params["residual_shift"] == "training_mean"
+    assert "ranker=Demud" in repr(inverter)
+    copy = clone(inverter)
+    assert isinstance(copy.ranker, Demud) and copy.ranker is not demud
+
+
+# --- fit(X, features=...): the features at hand, not computed again --------------------------
+
+
+@pytest.mark.parametrize("params", [{}, {"augment": True, "validation_fraction": 0.0}])
+def test_fit_with_features_is_fit_bit_for_bit(params):
+    images = small_images(n=24)
+    pixels = PixelFeaturizer().fit(images)
+    features = pixels.transform(images)
+    plain = tiny_inverter(pixels, **params).fit(images)
+    at_hand = tiny_inverter(pixels, **params).fit(images, features=features)
+    assert at_hand.featurizer_ is pixels
+    assert at_hand.loss_curve_ == plain.loss_curve_
+    np.testing.assert_array_equal(at_hand.feature_mean_, plain.feature_mean_)
+    np.testing.assert_array_equal(at_hand.train_indices_, plain.train_indices_)
+    np.testing.assert_array_equal(
+        at_hand.inverse_transform(features), plain.inverse_transform(features)
+    )
+    float64 = tiny_inverter(pixels, **params).fit(images, features=features.astype(np.float64))
+    assert float64.loss_curve_ == plain.loss_curve_
+
+
+def test_fit_with_features_bad_input():
+    images = small_images(n=12)
+    pixels = PixelFeaturizer().fit(images)
+    features = pixels.transform(images)
+    with pytest.raises(ValueError, match="features were given to fit, but featurizer is not"):
+        tiny_inverter(PixelFeaturizer()).fit(images, features=features)
+    with pytest.raises(ValueError, match=r"features must hold one row of features per image"):
+        tiny_inverter(pixels).fit(images, features=features[:5])
+    with pytest.raises(ValueError, match=r"features must hold one row.*shape \(192,\)"):
+        tiny_inverter(pixels).fit(images, features=features[0])
+    nan = features.copy()
+    nan[2, 3] = np.nan
+    with pytest.raises(ValueError, match="features contains NaN or infinite features"):
+        tiny_inverter(pixels).fit(images, features=nan)
+    with pytest.raises(ValueError, match="features has 191 columns, but the featurizer"):
+        tiny_inverter(pixels).fit(images, features=features[:, 1:])
+    with pytest.raises(TypeError, match="features must be a numeric array"):
+        tiny_inverter(pixels).fit(images, features=[["a"] * 192] * 12)
 
 
 def test_shift_residuals_definitions():
@@ -205,6 +354,7 @@ def test_bad_features(fitted_tiny):
         inverter.inverse_transform(np.zeros(192))
 
 
+@pytest.mark.filterwarnings("ignore:UCInverter.invert_explanation:FutureWarning")
 def test_bad_explanation(fitted_tiny):
     inverter, _ = fitted_tiny
     good = {"selections": np.zeros((2, 192)), "expected": np.zeros((2, 192))}
@@ -270,7 +420,7 @@ def test_transductive_identification_on_imagenette():
     ).fit(images)
     originals = _downsample(images / 255.0, 2)
     train, held_out = inverter.train_indices_, inverter.validation_indices_
-    decoded = inverter.reconstruct(images)
+    decoded = inverter.explain(images).reconstructions
     rate = inversion_identification_rate(originals[train], decoded[train], random_state=0)
     ratio = inversion_mse_ratio(originals[train], decoded[train], baseline=inverter.mean_image_)
     # Chance is 1 %: 54 hits or more among 180 would have a binomial probability below 1e-40.
@@ -320,7 +470,7 @@ def test_fit_on_image_files(tmp_path):
     from_files = tiny_inverter(epochs=1, augment=True).fit(paths)
     from_array = tiny_inverter(epochs=1, augment=True).fit(images)
     np.testing.assert_allclose(from_files.feature_mean_, from_array.feature_mean_, atol=1e-6)
-    assert from_files.reconstruct(paths).shape == (12, 8, 8, 3)
+    assert from_files.explain(paths).reconstructions.shape == (12, 8, 8, 3)
 
 
 def test_state_dict_round_trip_through_torch_save(tmp_path):
@@ -335,7 +485,7 @@ def test_state_dict_round_trip_through_torch_save(tmp_path):
         restored.inverse_transform(features), inverter.inverse_transform(features)
     )
     np.testing.assert_array_equal(
-        restored.reconstruct(images[:3]), inverter.reconstruct(images[:3])
+        restored.explain(images[:3]).reconstructions, inverter.explain(images[:3]).reconstructions
     )
     assert restored.image_shape_ == inverter.image_shape_
     np.testing.assert_array_equal(restored.mean_image_, inverter.mean_image_)
@@ -419,16 +569,18 @@ def test_a_folder_of_mixed_sizes_and_modes(tmp_path):
     assert inverter.image_shape_ == (16, 16, 3)
     expected = [np.round(load_image(p, mode="RGB", size=(16, 16)) * 255) / 255 for p in paths]
     np.testing.assert_allclose(inverter.target_images(paths), np.stack(expected), atol=1e-6)
-    assert inverter.reconstruct(paths).shape == (12, 16, 16, 3)
+    assert inverter.explain(paths).reconstructions.shape == (12, 16, 16, 3)
 
-    features = inverter.featurizer_.transform(paths)
-    demud = Demud(2, n_selections=4).fit(features)
-    pictures = inverter.invert_explanation(demud.explain(features))
-    assert pictures.novel.shape == pictures.expected.shape == (4, 16, 16, 3)
     restored = tiny_inverter(inverter.featurizer_, image_size=16).load_state_dict(
         inverter.state_dict()
     )
-    np.testing.assert_array_equal(restored.reconstruct(paths), inverter.reconstruct(paths))
+    np.testing.assert_array_equal(
+        restored.explain(paths).reconstructions, inverter.explain(paths).reconstructions
+    )
+    features = inverter.featurizer_.transform(paths)
+    demud = Demud(2, n_selections=4).fit(features)
+    pictures = inverter.set_params(ranker=demud).explain(paths, features=features)
+    assert pictures.novel.shape == pictures.expected.shape == (4, 16, 16, 3)
 
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
@@ -473,7 +625,7 @@ def test_mirrored_features_of_files_are_those_of_the_mirror_images(tmp_path):
         mirrors.append(str(tmp_path / f"mirror{i}.png"))
         with Image.open(path) as image:
             image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrors[-1])
-    cnn = tiny_cnn(memory=False).fit(paths)
+    cnn = tiny_cnn().fit(paths)
     # Fitted to 18 x 18 (its size before the 16 x 16 crop), then mirrored, in batches of 5:
     # the same geometry as the CNN's own on these shapes, so the same features.
     np.testing.assert_allclose(

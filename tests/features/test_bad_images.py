@@ -168,8 +168,9 @@ def test_cnn_names_a_truncated_file(truncated_jpeg):
     from sknovel.features import CNNFeaturizer
 
     cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16)
+    # Without a cache, fit reads no image (it probes the layer's width): transform names it.
     with pytest.raises(ValueError, match=r"truncated\.jpg.*truncated"):
-        cnn.fit([str(truncated_jpeg)])
+        cnn.fit_transform([str(truncated_jpeg)])
 
 
 @pytest.fixture
@@ -317,19 +318,21 @@ def test_cache_key_changes_with_the_pixels_alone(tmp_path):
     assert image_set_key([path]) == image_set_key([str(path)])
 
 
-def test_cnn_cache_sees_new_pixels_with_the_same_size_and_mtime(tmp_path):
+@pytest.mark.parametrize("memory", ["store", "folder"])
+def test_cnn_cache_sees_new_pixels_with_the_same_size_and_mtime(memory, tmp_path):
     pytest.importorskip("torch")
-    from sknovel.features import CNNFeaturizer
+    from sknovel.features import ActivationStore, CNNFeaturizer
 
     rng = np.random.default_rng(0)
     paths = [tmp_path / f"{i}.bmp" for i in range(3)]
     for path in paths:
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(path)
-    cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16)
+    memory = ActivationStore() if memory == "store" else str(tmp_path / "cache")
+    cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16, memory=memory)
     old = cnn.fit_transform(paths).copy()
     rewrite_keeping_size_and_mtime(paths[1], rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
     new = cnn.transform(paths)
-    fresh = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16, memory=False)
+    fresh = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16)
     np.testing.assert_allclose(new, fresh.fit_transform(paths), rtol=1e-5, atol=1e-6)
     assert not np.allclose(new[1], old[1])
 

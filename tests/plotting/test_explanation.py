@@ -1,5 +1,7 @@
 """ExplanationDisplay: panels, titles, columns left out, and building from explainers."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -67,9 +69,16 @@ def test_from_explanation_with_an_inverter(one_torch_thread):
     features = pixels.transform(IMAGES)
     demud = Demud(2, n_selections=4).fit(features)
     inverter = UCInverter(pixels, image_size=32, width=16, epochs=1, random_state=0).fit(IMAGES)
-    display = ExplanationDisplay.from_explanation(
-        IMAGES, demud, positions=[0, 3], features=features, inverter=inverter
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated call inside
+        display = ExplanationDisplay.from_explanation(
+            IMAGES, demud, positions=[0, 3], features=features, inverter=inverter
+        )
+    assert inverter.ranker is None  # the caller's inverter is left as it is
+    pictures = inverter.set_params(ranker=demud).explain(IMAGES, [0, 3], features=features)
+    np.testing.assert_array_equal(display.inverted, pictures.selections)
+    np.testing.assert_array_equal(display.expected, pictures.expected)
+    np.testing.assert_array_equal(display.novel, pictures.novel)
     assert [ax.get_title() for ax in display.axes_[0]] == [
         "Selection",
         "Inverted",

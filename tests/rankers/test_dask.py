@@ -181,38 +181,47 @@ def client():
         cluster.close()
 
 
-class _ClientDemud(Demud):
-    """Demud with a progress callback that can look at (or break) the cluster mid-ranking."""
+class _ThirdPick:
+    """Looks at (or breaks) the cluster when Demud reports its third pick.
 
-    def __init__(self, n_components=None, *, n_selections=None, client=None, kill=False):
-        super().__init__(n_components, n_selections=n_selections)
-        self.client = client
-        self.kill = kill
+    Installed with :meth:`watch` as the pick callback Demud's fit runs with (the one its
+    progress bar uses), so that the check happens mid-ranking.
+    """
 
-    def _progress(self, verb):
-        def after_third_pick(n_picked, n_selections, score):
-            if n_picked != 3:
-                return
-            held = self.client.has_what()
-            self.states_held_ = sorted(
-                str(key) for keys in held.values() for key in keys if "_advance_state" in str(key)
-            )
-            if self.kill:
-                self._kill_busiest_worker(held)
+    def __init__(self, client, kill=False):
+        self.client, self.kill = client, kill
+        self.states_held = None
 
-        return after_third_pick
+    def watch(self, monkeypatch):
+        import contextlib
 
-    def _kill_busiest_worker(self, held):
-        busiest = max(held, key=lambda address: len(held[address]))
-        pid = self.client.run(os.getpid, workers=[busiest])[busiest]
-        os.kill(pid, signal.SIGKILL)  # its chunks and per-row states are lost
+        from sknovel.rankers import _demud
+
+        @contextlib.contextmanager
+        def progress(description, n_selections, verbose):
+            yield self
+
+        monkeypatch.setattr(_demud, "pick_progress", progress)
+        return self
+
+    def __call__(self, n_picked, n_selections, score):
+        if n_picked != 3:
+            return
+        held = self.client.has_what()
+        self.states_held = sorted(
+            str(key) for keys in held.values() for key in keys if "_advance_state" in str(key)
+        )
+        if self.kill:
+            busiest = max(held, key=lambda address: len(held[address]))
+            pid = self.client.run(os.getpid, workers=[busiest])[busiest]
+            os.kill(pid, signal.SIGKILL)  # its chunks and per-row states are lost
 
 
-def test_same_picks_on_a_local_cluster(client):
+def test_same_picks_on_a_local_cluster(client, monkeypatch):
     X = low_rank(2000, 24, seed=6)
     source = da.from_array(X, chunks=(250, 24))
     for make in (
-        lambda: _ClientDemud(4, n_selections=12, client=client),
+        lambda: Demud(4, n_selections=12),
         lambda: Demud(4, n_selections=6, svd_method="full", init="mean"),
         lambda: SVDRanker(4, n_selections=30),
     ):
@@ -221,20 +230,24 @@ def test_same_picks_on_a_local_cluster(client):
         np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=1e-7)
     # mid-ranking, the per-row state of each of the 8 chunks was held by a worker (the state
     # of the pick before may not be freed yet)
-    observed = _ClientDemud(4, n_selections=4, client=client).fit(source)
-    assert len(observed.states_held_) >= 8, observed.states_held_
+    observer = _ThirdPick(client).watch(monkeypatch)
+    Demud(4, n_selections=4).fit(source)
+    assert observer.states_held is not None, "the third pick was not reported"
+    assert len(observer.states_held) >= 8, observer.states_held
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills a worker process")
-def test_a_worker_killed_mid_ranking_never_gives_a_wrong_ranking(client):
+def test_a_worker_killed_mid_ranking_never_gives_a_wrong_ranking(client, monkeypatch):
     X = low_rank(2000, 24, seed=7)
     source = da.from_array(X, chunks=(250, 24))
     reference = Demud(4, n_selections=10).fit(X)
+    killer = _ThirdPick(client, kill=True).watch(monkeypatch)
     try:
-        fitted = _ClientDemud(4, n_selections=10, client=client, kill=True).fit(source)
+        fitted = Demud(4, n_selections=10).fit(source)
     except Exception as error:  # allowed: a clear error from Dask (e.g. KilledWorker)
         assert type(error).__module__.startswith(("distributed", "dask")), repr(error)
     else:  # expected: Dask recomputed the lost states from their lineage
         np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
         np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=1e-7)
+    assert killer.states_held is not None, "no worker was killed: the third pick was not reported"
     client.wait_for_workers(2, timeout=60)

@@ -164,8 +164,48 @@ def test_progress_bars_on_stderr_only_when_verbose(capsys):
     DiscoveryReport.from_images(images, labels, **kwargs)
     assert capsys.readouterr().err == ""
     DiscoveryReport.from_images(images, labels, verbose=True, **kwargs)
+    captured = capsys.readouterr()
+    # the featurizing stage's bar, then DEMUD's own bar over its picks (its verbose)
+    assert "featurizing" in captured.err and "image/s" in captured.err
+    assert "Demud.fit" in captured.err and "5/5" in captured.err
+    assert "Demud" not in captured.out
+
+
+def test_the_decoder_stage_trains_an_inverter_of_demuds_picks(
+    capsys, monkeypatch, one_torch_thread
+):
+    pytest.importorskip("torch")
+    from sklearn.utils import Bunch
+
+    from sknovel.explain import UCInverter
+    from sknovel.features import CNNFeaturizer
+    from sknovel.report import _stages
+
+    # What is tested is the wiring of the stages, not the decoder: 2 epochs, a tiny network.
+    monkeypatch.setattr(_stages, "DECODER_EPOCHS", (2, 2))
+    images = (np.random.default_rng(0).random((10, 20, 20, 3)) * 255).astype(np.uint8)
+    cnn = CNNFeaturizer("resnet18", weights="random", random_state=0, crop_size=16)
+    stages = _stages.Stages(progress=True)
+    cnn, X = _stages.featurize(images, cnn, stages)
+    demud = _stages.rank(X, n_components=2, n_selections=4, random_state=0, stages=stages)
+    demud = demud["DEMUD"]
+    inverter = _stages.train_decoder(images, cnn, X, demud, random_state=0, stages=stages)
     err = capsys.readouterr().err
-    assert "featurizing" in err and "ranking" in err and "image/s" in err
+    # one bar per stage: the report's over the images, DEMUD's and the inverter's own
+    assert "featurizing" in err and "Demud.fit" in err
+    assert "UCInverter.fit" in err and "2/2" in err and "loss=" in err
+    assert inverter.ranker is demud and inverter.featurizer_ is cnn
+    assert _stages.INVERTING in stages.durations
+
+    pictures = [Bunch(), Bunch()]
+    _stages._add_inverted(pictures, inverter, images, X, [0, 1])
+    # the decoder of fitting on the images, whose features the stage did not compute again
+    again = UCInverter(cnn, demud, image_size=64, epochs=2, random_state=0).fit(images)
+    expected = again.explain(images, [0, 1], features=X)
+    for i, picture in enumerate(pictures):
+        np.testing.assert_array_equal(picture.inverted, expected.selections[i])
+        np.testing.assert_array_equal(picture.novel, expected.novel[i])
+        assert picture.expected.shape == (_stages.DECODER_SIZE, _stages.DECODER_SIZE, 3)
 
 
 def test_from_pipeline(tmp_path):

@@ -2,10 +2,11 @@
 
 Counterfactual training pushes the detector's score of generated images towards a target, so
 it needs the score as a torch function of the image with a gradient. Two kinds of detector are
-accepted:
+accepted, told apart by what they offer, not by their class:
 
-* a fitted :class:`~sknovel.detectors.ConvAutoencoder`, whose reconstruction loss d (minus its
-  ``score_samples``, unbounded) is mapped to ``1 - exp(-d / scale)``;
+* a fitted detector following :ref:`the detector protocol <detector-protocol>` (such as
+  :class:`~sknovel.detectors.ConvAutoencoder`): it has ``torch_score_samples`` and the
+  threshold ``offset_``; its score is mapped to [0, 1] by :func:`protocol_anomaly_score`;
 * a ``torch.nn.Module`` or any callable mapping an (n, C, H, W) float tensor in [0, 1] to one
   anomaly score in [0, 1] per image, differentiably (e.g. a sigmoid classifier head).
 
@@ -17,30 +18,67 @@ import math
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
 
-from sknovel.detectors._autoencoder import ConvAutoencoder, per_image_loss
 from sknovel.utils.tensors import import_torch
 
-#: Score above which an image is anomalous, for every detector (a ConvAutoencoder's own
+#: Score above which an image is anomalous, for every detector (a protocol detector's own
 #: threshold ``offset_`` is mapped onto it).
 THRESHOLD = 0.5
 
 _NEEDED = (
-    "a fitted sknovel ConvAutoencoder, a torch.nn.Module, or a callable that maps an "
-    "(n, C, H, W) float tensor in [0, 1] to a differentiable torch tensor of n anomaly "
+    "a fitted detector with torch_score_samples and offset_ (the detector protocol of "
+    "sknovel.detectors, e.g. a ConvAutoencoder), a torch.nn.Module, or a callable that maps "
+    "an (n, C, H, W) float tensor in [0, 1] to a differentiable torch tensor of n anomaly "
     "scores in [0, 1]"
 )
 
 
-def autoencoder_scale(detector):
+def follows_protocol(detector):
+    """Whether `detector` offers the differentiable score of the detector protocol."""
+    return callable(getattr(detector, "torch_score_samples", None))
+
+
+def protocol_scale(detector):
     """Scale s of ``1 - exp(-d / s)`` that maps the detector's threshold onto THRESHOLD.
 
-    The threshold is the loss ``d_t = -offset_`` (the ``1 - contamination`` quantile of the
-    training losses); ``1 - exp(-d_t / s) = 0.5`` gives ``s = d_t / ln 2``.
+    The threshold is ``d_t = -offset_`` (for a ConvAutoencoder, the ``1 - contamination``
+    quantile of the training losses); ``1 - exp(-d_t / s) = 0.5`` gives ``s = d_t / ln 2``.
     """
     threshold_loss = max(-float(detector.offset_), np.finfo(np.float32).tiny)
     return threshold_loss / math.log(1 / (1 - THRESHOLD))
+
+
+def protocol_anomaly_score(detector, x, scale):
+    """φ(x) = 1 − exp(−max(d, 0) / s) with d = −``detector.torch_score_samples(x)``.
+
+    This suits detectors whose ``score_samples`` is minus a non-negative loss (a
+    reconstruction error, a distance), as the negative scores of scikit-learn's outlier
+    detectors are: d ≥ 0 grows with how anomalous an image is, d = 0 maps to 0, and the
+    detector's threshold ``-offset_`` maps to :data:`THRESHOLD` (see :func:`protocol_scale`).
+    A ``score_samples`` above 0 (d < 0) maps to 0, the most normal score.
+
+    Parameters
+    ----------
+    detector : object
+        A fitted detector with ``torch_score_samples``.
+    x : torch.Tensor of shape (n, C, H, W)
+        Float pixels in [0, 1].
+    scale : float
+        s, from :func:`protocol_scale`.
+
+    Returns
+    -------
+    scores : torch.Tensor of shape (n,)
+        Differentiable with respect to `x`.
+    """
+    torch = import_torch()
+    loss = -detector.torch_score_samples(x)
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(
+            f"detector.torch_score_samples must return a torch tensor; it returned a "
+            f"{type(loss).__name__}."
+        )
+    return -torch.expm1(-loss.clamp(min=0) / scale)
 
 
 class DetectorScore:
@@ -48,27 +86,24 @@ class DetectorScore:
 
     Parameters
     ----------
-    detector : ConvAutoencoder, torch.nn.Module or callable
+    detector : object, torch.nn.Module or callable
+        A protocol detector (when `scale` is given), or a module or callable giving scores.
     scale : float or None
-        The ConvAutoencoder's loss scale (see :func:`autoencoder_scale`); None otherwise.
+        The protocol detector's score scale (see :func:`protocol_scale`); None for a module
+        or callable, whose scores are used as they are.
     """
 
     def __init__(self, detector, scale=None):
         self.detector = detector
         self.scale = scale
-        self.module = detector.module_ if isinstance(detector, ConvAutoencoder) else detector
 
     def __call__(self, x):
         torch = import_torch()
-        device = _module_device(self.module)
-        inputs = x if device is None else x.to(device)
-        if isinstance(self.detector, ConvAutoencoder):
-            parameter = next(self.module.parameters())
-            inputs = inputs.to(parameter.dtype)
-            loss = per_image_loss(self.module(inputs), inputs)
-            scores = -torch.expm1(-loss / self.scale)
+        if self.scale is not None:
+            scores = protocol_anomaly_score(self.detector, x, self.scale)
         else:
-            scores = self.module(inputs)
+            device = _module_device(self.detector)
+            scores = self.detector(x if device is None else x.to(device))
             if isinstance(scores, torch.Tensor) and scores.ndim == 2 and scores.shape[1] == 1:
                 scores = scores[:, 0]
         if not isinstance(scores, torch.Tensor):
@@ -80,18 +115,18 @@ class DetectorScore:
 
     @contextlib.contextmanager
     def frozen(self):
-        """Eval mode and no weight gradients for a module detector; restored on exit.
+        """Eval mode and no weight gradients for the detector's modules; restored on exit.
 
         Batch norm and dropout layers must not change the detector while it is being
-        explained; freezing its weights spares computing their gradients.
+        explained; freezing its weights spares computing their gradients. The modules are the
+        detector itself when it is a torch module, else the torch modules among its
+        attributes (a ConvAutoencoder's ``module_``).
         """
-        torch = import_torch()
-        if not isinstance(self.module, torch.nn.Module):
-            yield self
-            return
-        training = self.module.training
-        flags = [(p, p.requires_grad) for p in self.module.parameters()]
-        self.module.eval()
+        modules = _modules_of(self.detector)
+        states = [(module, module.training) for module in modules]
+        flags = [(p, p.requires_grad) for module in modules for p in module.parameters()]
+        for module in modules:
+            module.eval()
         for parameter, _ in flags:
             parameter.requires_grad_(False)
         try:
@@ -99,7 +134,17 @@ class DetectorScore:
         finally:
             for parameter, flag in flags:
                 parameter.requires_grad_(flag)
-            self.module.train(training)
+            for module, training in states:
+                module.train(training)
+
+
+def _modules_of(detector):
+    """The torch modules that make up `detector`: itself, or those among its attributes."""
+    torch = import_torch()
+    if isinstance(detector, torch.nn.Module):
+        return [detector]
+    attributes = getattr(detector, "__dict__", {}).values()
+    return [value for value in attributes if isinstance(value, torch.nn.Module)]
 
 
 def _module_device(module):
@@ -113,24 +158,31 @@ def _module_device(module):
 
 
 def make_detector_score(detector):
-    """Check `detector` and wrap it as a :class:`DetectorScore`; raise TypeError if unusable."""
+    """Check `detector` and wrap it as a :class:`DetectorScore`.
+
+    Raises
+    ------
+    NotFittedError
+        For a protocol detector without ``offset_`` (not fitted).
+    TypeError
+        For a detector that gives no differentiable score, naming what is missing.
+    """
     torch = import_torch()
-    if isinstance(detector, ConvAutoencoder):
-        try:
-            check_is_fitted(detector)
-        except NotFittedError as error:
+    if follows_protocol(detector):
+        if not hasattr(detector, "offset_"):
             raise NotFittedError(
-                "detector is a ConvAutoencoder that is not fitted yet; fit it on normal images "
-                "first."
-            ) from error
-        return DetectorScore(detector, autoencoder_scale(detector))
+                f"detector ({type(detector).__name__}) is not fitted: it has "
+                "torch_score_samples but no threshold offset_; fit it on normal images first."
+            )
+        return DetectorScore(detector, protocol_scale(detector))
     if isinstance(detector, torch.nn.Module) or (
         callable(detector) and not hasattr(detector, "fit")
     ):
         return DetectorScore(detector)
     raise TypeError(
-        f"detector must be {_NEEDED}; got {type(detector).__name__}, which gives no gradient "
-        "of its score with respect to the image (wrap a differentiable torch model instead)."
+        f"detector must be {_NEEDED}; got {type(detector).__name__}, which has no "
+        "torch_score_samples method and so gives no differentiable score of the image (wrap "
+        "a differentiable torch model instead)."
     )
 
 
@@ -142,7 +194,7 @@ def check_detector_output(score, x):
         try:
             scores = score(probe)
         except Exception as error:
-            if str(error).startswith("detector must be"):
+            if str(error).startswith(("detector must be", "detector.torch_score_samples")):
                 raise
             raise TypeError(
                 f"detector must be {_NEEDED}; calling it on a tensor of shape "

@@ -3,17 +3,16 @@
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import sys
-import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import Bunch, check_random_state
+from sklearn.base import _fit_context
+from sklearn.utils import Bunch, check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.detectors import ConvAutoencoder
+from sknovel.explain._base import BaseExplainer
 from sknovel.explain.counterfactuals._detector_score import (
     THRESHOLD,
     DetectorScore,
@@ -23,6 +22,7 @@ from sknovel.explain.counterfactuals._detector_score import (
 )
 from sknovel.explain.counterfactuals._pseudo_anomalies import pseudo_anomalies
 from sknovel.utils.images import check_image_array, to_unit_float
+from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import (
     images_to_tensor,
     import_torch,
@@ -36,7 +36,7 @@ from sknovel.utils.training import NumpyModulePickleMixin, training_batches
 LOSS_TERMS = ("detector", "reconstruction", "cycle", "concept", "adversarial", "discriminator")
 
 
-class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
+class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     """Several images a detector would call normal, each changing an anomaly differently.
 
     Liznerski, Varshneya, Calikus et al., *Reimagining Anomalies: What If Anomalies Were
@@ -51,13 +51,15 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
 
     Parameters
     ----------
-    detector : ConvAutoencoder, torch.nn.Module or callable
-        What is explained: a fitted :class:`ConvAutoencoder`, or any torch module or
-        callable mapping an (n, C, H, W) float tensor in [0, 1] to n anomaly scores in
-        [0, 1], differentiably (higher = more anomalous; 0.5 is its threshold). It is used in
-        eval mode and never changed. A ConvAutoencoder's reconstruction loss d is mapped to
-        ``1 - exp(-d / s)`` with s chosen so that its threshold ``offset_`` maps to 0.5 (see
-        Notes).
+    detector : object, torch.nn.Module or callable
+        What is explained: a fitted detector that follows :ref:`the detector protocol
+        <detector-protocol>` (``torch_score_samples`` and ``offset_``, e.g. a
+        :class:`~sknovel.detectors.ConvAutoencoder`), or any torch module or callable
+        mapping an (n, C, H, W) float tensor in [0, 1] to n anomaly scores in [0, 1],
+        differentiably (higher = more anomalous; 0.5 is its threshold). It is used in eval
+        mode and never changed. A protocol detector's score is mapped to
+        ``1 - exp(-max(d, 0) / s)`` with ``d = -torch_score_samples(x)`` and s chosen so
+        that its threshold ``offset_`` maps to 0.5 (see Notes).
     n_concepts : int, default=2
         Number K of counterfactuals per anomaly, one per concept (the paper: 2).
     n_bins : int, default=3
@@ -96,7 +98,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
         Where to train and explain, e.g. ``"cpu"`` or ``"cuda"``; None uses a GPU when torch
         sees one. The detector stays where it is; images are moved to it.
     verbose : int, default=0
-        If positive, print the losses of every epoch to stderr.
+        If positive, show a progress bar over the epochs on stderr, with the losses of the
+        last epoch.
 
     Attributes
     ----------
@@ -109,7 +112,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
     input_shape_ : tuple of int
         (height, width, channels) of the training images; later inputs must match.
     score_scale_ : float or None
-        s of the score mapping ``1 - exp(-d / s)`` for a ConvAutoencoder, else None.
+        s of the score mapping ``1 - exp(-max(d, 0) / s)`` for a protocol detector, else
+        None.
     threshold_ : float
         Score above which the detector calls an image anomalous: 0.5.
     bin_values_ : ndarray of shape (n_bins,)
@@ -119,9 +123,9 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
     n_normal_ : int
         Normal training images.
     n_anomalous_ : int
-        Anomalous training images: given in ``X_anomalous``, or pseudo-anomalies.
+        Anomalous training images: those labelled -1 in ``y``, or pseudo-anomalies.
     n_pseudo_anomalies_above_threshold_ : int or None
-        Of the pseudo-anomalies made (when ``X_anomalous`` is None), how many the detector
+        Of the pseudo-anomalies made (when ``y`` labels no image -1), how many the detector
         calls anomalous; the rest are the highest-scoring other corruptions.
     loss_curve_ : list of float
         Mean generator loss (all weighted terms) of each epoch.
@@ -153,19 +157,22 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
     (x, x̃) and (x, G(x, φ(x), k)). With `adversarial`, D is trained between the generator
     steps with the hinge loss on (x, its level) against (x̄, α).
 
-    **Score mapping.** A :class:`ConvAutoencoder` scores by minus its reconstruction loss
-    d ≥ 0, which is unbounded. It is mapped to φ = 1 − exp(−d / s), the mapping of the
-    paper's HSC detector, with s = d_t / ln 2 where d_t = −``offset_`` is the detector's own
-    threshold: φ(d_t) = 0.5, so validity (φ ≤ 0.5) is the same as ``predict(x) == 1``, and
-    the loss towards α = 0, −log(1 − φ) = d / s, is just the reconstruction loss in units of
-    the threshold -- its gradient neither vanishes nor explodes, unlike a sigmoid's far
-    from its centre.
+    **Score mapping.** A protocol detector scores by ``torch_score_samples``, higher being
+    more normal. The mapping suits detectors whose score is minus a non-negative loss d ≥ 0,
+    which is unbounded (a :class:`~sknovel.detectors.ConvAutoencoder`'s reconstruction loss;
+    scikit-learn's outlier detectors' scores are negative in the same way). It is mapped to
+    φ = 1 − exp(−max(d, 0) / s), the mapping of the paper's HSC detector, with s = d_t / ln 2
+    where d_t = −``offset_`` is the detector's own threshold: φ(d_t) = 0.5, so validity
+    (φ ≤ 0.5) is the same as ``predict(x) == 1``, and the loss towards α = 0,
+    −log(1 − φ) = d / s, is just the loss in units of the threshold -- its gradient neither
+    vanishes nor explodes, unlike a sigmoid's far from its centre. Scores above 0 (d < 0)
+    map to 0.
 
     **Pseudo-anomalies.** G learns to move images from high scores to low ones only if it
     sees images with high scores. Pass anomalies (or outlier-exposure images from other
-    data) as ``X_anomalous``; without them, every normal image is corrupted once (rotation,
-    mirror image, overlay of another image, random strokes, or a pasted patch of another
-    image), and corrupted images the detector calls anomalous are kept, topped up with the
+    data) in ``X``, labelled -1 in ``y``; without them, every normal image is corrupted once
+    (rotation, mirror image, overlay of another image, random strokes, or a pasted patch of
+    another image), and corrupted images the detector calls anomalous are kept, topped up with the
     highest-scoring others, until there are as many as normal images.
 
     **Scaled down from DISSECT** (64×64, 300 epochs, 1024-channel blocks, Adam 2e-4 with
@@ -180,6 +187,10 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
     A pickled explainer holds its networks' weights as numpy arrays; unpickling rebuilds
     them on the CPU. The detector is pickled as it is (a ConvAutoencoder the same way).
 
+    ``fit(X_normal, X_anomalous)``, the call of earlier versions, still works for one more
+    release but warns: pass ``fit(np.concatenate([X_normal, X_anomalous]), y)`` with ``y`` 1 for
+    the normal and -1 for the anomalous images instead.
+
     Examples
     --------
     >>> import numpy as np
@@ -193,6 +204,14 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
     >>> explanation = explainer.fit(normal).explain(1 - normal[:3])
     >>> explanation.counterfactuals.shape, explanation.scores.shape
     ((3, 2, 8, 8), (3, 2))
+
+    Known anomalies (or outlier-exposure images) join the normal images in ``X``, labelled
+    -1 in ``y`` as scikit-learn's outlier detectors' ``predict`` labels them:
+
+    >>> X = np.concatenate([normal, 1 - normal[:8]])
+    >>> y = np.r_[np.ones(16), -np.ones(8)]
+    >>> explainer.fit(X, y).n_anomalous_
+    8
     """
 
     _parameter_constraints = {
@@ -214,6 +233,9 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
     }
 
     _module_attributes = ("generator_", "concept_classifier_", "discriminator_")
+
+    # X_anomalous is a deprecated argument of fit, not metadata to route.
+    __metadata_request__fit = {"X_anomalous": metadata_routing.UNUSED}
 
     def __init__(
         self,
@@ -251,18 +273,25 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X_normal, X_anomalous=None):
+    def fit(self, X, y=None, *, X_anomalous=None):
         """Train the generator and the concept classifier on normal and anomalous images.
 
         Parameters
         ----------
-        X_normal : ndarray of shape (n, H, W) or (n, H, W, C)
-            Normal images (e.g. the detector's training images), uint8 in [0, 255] or float
-            in [0, 1], C in {1, 3, 4}; of the detector's input shape for a ConvAutoencoder.
-        X_anomalous : ndarray of shape (m, H, W) or (m, H, W, C), default=None
-            Images with high anomaly scores: known anomalies or outlier-exposure images of the
-            same shape. None makes pseudo-anomalies by corrupting the normal images (see
+        X : ndarray of shape (n, H, W) or (n, H, W, C)
+            Training images, uint8 in [0, 255] or float in [0, 1], C in {1, 3, 4}; of the
+            detector's ``input_shape_`` when it has one. Normal images (e.g. the detector's
+            training images) and, optionally, images with high anomaly scores: known
+            anomalies or outlier-exposure images.
+        y : array-like of shape (n,), default=None
+            1 for a normal image, -1 for an anomalous one (what scikit-learn's outlier
+            detectors' ``predict`` returns). None: all images are normal. When no image is
+            labelled -1, pseudo-anomalies are made by corrupting the normal images (see
             Notes).
+        X_anomalous : ndarray of shape (m, H, W) or (m, H, W, C), default=None
+            Deprecated: the anomalous images of the old call ``fit(X_normal, X_anomalous)``
+            (also taken when `y` is an array of images); it will be removed in the next
+            release. Put them in `X` and label them -1 in `y` instead.
 
         Returns
         -------
@@ -270,17 +299,20 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
             The fitted explainer.
         """
         score = make_detector_score(self.detector)
-        normal = self._check_training_images(X_normal, "X_normal")
+        X, y = _from_old_call(X, y, X_anomalous)
+        images = self._check_training_images(X)
+        labels = _check_labels(y, len(images))
+        normal = images[labels == 1]
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
-        self.input_shape_ = tuple(int(v) for v in normal.shape[1:])
+        self.input_shape_ = tuple(int(v) for v in images.shape[1:])
         self.score_scale_ = score.scale
         self.threshold_ = THRESHOLD
         self.bin_values_ = np.linspace(0, 1, self.n_bins)
         with score.frozen():
             check_detector_output(score, _to_tensor(normal[: self.batch_size], device))
-            anomalous = self._anomalous_images(X_anomalous, normal, score, device, rng)
-            images = np.concatenate([_as_float(normal), anomalous])
+            anomalous = self._anomalous_images(images[labels == -1], normal, score, device, rng)
+            images = np.concatenate([normal, anomalous])
             self.n_normal_, self.n_anomalous_ = len(normal), len(anomalous)
             self.training_scores_ = _scores(score, images, self.batch_size, device)
             check_score_range(self.training_scores_)
@@ -288,34 +320,28 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
             self._train(score, images, rng, device)
         return self
 
-    def _check_training_images(self, X, name):
-        images = check_image_array(X, name=name)
-        if isinstance(self.detector, ConvAutoencoder):
-            expected = self.detector.input_shape_
-            if images.shape[1:] != expected:
-                raise ValueError(
-                    f"{name} has images of shape {images.shape[1:]} (height, width, "
-                    f"channels), but the detector was fitted on {expected}."
-                )
+    def _check_training_images(self, X):
+        """`X` as float32 (n, H, W, C) in [0, 1], of the detector's input shape if it has one."""
+        images = check_image_array(X, name="X")
+        expected = getattr(self.detector, "input_shape_", None)
+        if expected is not None and images.shape[1:] != tuple(expected):
+            raise ValueError(
+                f"X has images of shape {images.shape[1:]} (height, width, channels), but the "
+                f"detector was fitted on {tuple(expected)}."
+            )
         if min(images.shape[1:3]) < 2:
             raise ValueError(
-                f"{name} must hold images of at least 2×2 pixels; got shape {images.shape[1:]}."
+                f"X must hold images of at least 2×2 pixels; got shape {images.shape[1:]}."
             )
-        return images
+        return _as_float(images)
 
-    def _anomalous_images(self, X_anomalous, normal, score, device, rng):
-        """The given anomalies (float32), or pseudo-anomalies made from the normal images."""
-        if X_anomalous is not None:
-            anomalous = check_image_array(X_anomalous, name="X_anomalous")
-            if anomalous.shape[1:] != normal.shape[1:]:
-                raise ValueError(
-                    f"X_anomalous has images of shape {anomalous.shape[1:]} (height, width, "
-                    f"channels) but X_normal has {normal.shape[1:]}; they must match."
-                )
+    def _anomalous_images(self, given, normal, score, device, rng):
+        """The given anomalies, or pseudo-anomalies made from the normal images if none."""
+        if len(given):
             self.n_pseudo_anomalies_above_threshold_ = None
-            return _as_float(anomalous)
+            return given
         made, n_above = pseudo_anomalies(
-            _as_float(normal),
+            normal,
             lambda batch: _scores(score, batch, self.batch_size, device),
             THRESHOLD,
             rng,
@@ -348,46 +374,43 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
         source = self.training_scores_.astype(np.float32)
         self.loss_curve_ = []
         self.loss_components_ = {term: [] for term in LOSS_TERMS}
-        start = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            totals, n_seen = dict.fromkeys(("total", *LOSS_TERMS), 0.0), 0
-            for batch in training_batches(rng.permutation(len(images)), self.batch_size):
-                concepts = rng.randint(self.n_concepts, size=len(batch))
-                targets = rng.randint(self.n_bins, size=len(batch))
-                losses = step(
-                    _to_tensor(images[batch], device),
-                    torch.as_tensor(source[batch], device=device),
-                    torch.as_tensor(concepts, device=device),
-                    torch.as_tensor(targets, device=device),
-                )
-                for name, value in losses.items():
-                    totals[name] += value * len(batch)
-                n_seen += len(batch)
-            if not np.isfinite(totals["total"]):
-                raise ValueError(
-                    f"Training diverged: the loss is not finite in epoch {epoch}; lower "
-                    f"learning_rate (now {self.learning_rate})."
-                )
-            self.loss_curve_.append(totals["total"] / n_seen)
-            for term in LOSS_TERMS:
-                if term in step.terms:
-                    self.loss_components_[term].append(totals[term] / n_seen)
-            self._report(epoch, time.perf_counter() - start)
+        bar = progress_bar(
+            self.epochs, "CounterfactualExplainer.fit", unit="epoch", verbose=self.verbose
+        )
+        with bar:
+            for epoch in range(1, self.epochs + 1):
+                totals, n_seen = dict.fromkeys(("total", *LOSS_TERMS), 0.0), 0
+                for batch in training_batches(rng.permutation(len(images)), self.batch_size):
+                    concepts = rng.randint(self.n_concepts, size=len(batch))
+                    targets = rng.randint(self.n_bins, size=len(batch))
+                    losses = step(
+                        _to_tensor(images[batch], device),
+                        torch.as_tensor(source[batch], device=device),
+                        torch.as_tensor(concepts, device=device),
+                        torch.as_tensor(targets, device=device),
+                    )
+                    for name, value in losses.items():
+                        totals[name] += value * len(batch)
+                    n_seen += len(batch)
+                if not np.isfinite(totals["total"]):
+                    raise ValueError(
+                        f"Training diverged: the loss is not finite in epoch {epoch}; lower "
+                        f"learning_rate (now {self.learning_rate})."
+                    )
+                self.loss_curve_.append(totals["total"] / n_seen)
+                for term in LOSS_TERMS:
+                    if term in step.terms:
+                        self.loss_components_[term].append(totals[term] / n_seen)
+                bar.set_postfix(self._last_losses(), refresh=False)
+                bar.update()
         self.n_epochs_ = self.epochs
         step.finish()
 
-    def _report(self, epoch, elapsed):
-        if not self.verbose:
-            return
-        parts = "  ".join(
-            f"{term} {values[-1]:.4g}" for term, values in self.loss_components_.items() if values
-        )
-        print(
-            f"[CounterfactualExplainer] epoch {epoch}/{self.epochs}  loss "
-            f"{self.loss_curve_[-1]:.5g}  ({parts})  {elapsed:.1f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+    def _last_losses(self):
+        """The total loss and each recorded term of the last epoch, for the progress bar."""
+        last = {"loss": self.loss_curve_[-1]}
+        last.update((term, values[-1]) for term, values in self.loss_components_.items() if values)
+        return last
 
     def _check_images(self, X):
         check_is_fitted(self, "generator_")
@@ -410,8 +433,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n,), float64
-            φ(x): for a ConvAutoencoder ``1 - exp(-d / score_scale_)`` with d its
-            reconstruction loss.
+            φ(x): for a protocol detector ``1 - exp(-max(d, 0) / score_scale_)`` with
+            ``d = -torch_score_samples(x)``.
         """
         images = self._check_images(X)
         score = self._fitted_score()
@@ -481,6 +504,72 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseEstimator):
         from sknovel.explain.counterfactuals._networks import build_networks
 
         return build_networks(**self._network_config)
+
+
+def _from_old_call(X, y, X_anomalous):
+    """(X, y) of the call ``fit(X_normal, X_anomalous)`` of earlier versions, with a warning.
+
+    The anomalous images come as `X_anomalous` or, positionally, as `y` (an array of images:
+    3 or 4 dimensions; labels have 1). Other calls are returned unchanged.
+    """
+    if X_anomalous is None and (y is None or _ndim(y) < 3):
+        return X, y
+    if X_anomalous is not None and y is not None:
+        raise ValueError(
+            "Pass the anomalous images in X, labelled -1 in y; X_anomalous (deprecated) "
+            "cannot be combined with y."
+        )
+    anomalous = y if X_anomalous is None else X_anomalous
+    warnings.warn(
+        "CounterfactualExplainer.fit(X_normal, X_anomalous) is deprecated and will be removed "
+        "in the next release; put all images in X and label them in y (1 normal, -1 "
+        "anomalous): fit(np.concatenate([X_normal, X_anomalous]), "
+        "y=np.r_[np.ones(n), -np.ones(m)]).",
+        FutureWarning,
+        stacklevel=4,  # past _from_old_call, fit and _fit_context's wrapper
+    )
+    normal = check_image_array(X, name="X")
+    anomalous = check_image_array(anomalous, name="X_anomalous")
+    if anomalous.shape[1:] != normal.shape[1:]:
+        raise ValueError(
+            f"X_anomalous has images of shape {anomalous.shape[1:]} (height, width, "
+            f"channels) but X has {normal.shape[1:]}; they must match."
+        )
+    images = np.concatenate([_as_float(normal), _as_float(anomalous)])
+    return images, np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
+
+
+def _ndim(values):
+    """Dimensions of an array-like; 1 when it has none that numpy can tell (ragged lists)."""
+    try:
+        return np.ndim(values)
+    except ValueError:
+        return 1
+
+
+def _check_labels(y, n_images):
+    """`y` as an int array of 1 (normal) and -1 (anomalous), one per image; None: all 1."""
+    if y is None:
+        return np.ones(n_images, dtype=int)
+    labels = np.asarray(y)
+    if labels.shape != (n_images,):
+        raise ValueError(
+            f"y must hold one label per image of X, shape ({n_images},): 1 for normal, -1 "
+            f"for anomalous images; got shape {labels.shape}."
+        )
+    valid = labels.dtype.kind in "iuf" and np.all(np.isin(labels, (1, -1)))
+    if not valid:
+        others = [value for value in labels.tolist() if value not in (1, -1)]
+        example = f", e.g. {others[:3]}" if labels.dtype.kind != "b" and others else ""
+        raise ValueError(
+            "y must label each image 1 (normal) or -1 (anomalous), as scikit-learn's outlier "
+            f"detectors' predict does; got labels of dtype {labels.dtype}{example}."
+        )
+    if not np.any(labels == 1):
+        raise ValueError(
+            "y labels no image normal (1); the explainer needs normal images to learn from."
+        )
+    return labels.astype(int)
 
 
 def _as_float(images):

@@ -11,11 +11,14 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from sknovel.explain._base import BaseExplainer, reduce_channels
 from sknovel.features.inputs import featurizer_files_mode, featurizer_input_size
 from sknovel.metrics import removal_baseline
 from sknovel.utils.images import (
+    check_image_array,
     check_size,
     is_path_sequence,
     picked_images,
@@ -23,10 +26,10 @@ from sknovel.utils.images import (
 from sknovel.utils.tensors import import_torch
 
 METHODS = ("occlusion", "integrated_gradients", "smoothgrad", "gradient")
-GRADIENT_METHODS = METHODS[1:]
+GRADIENT_METHODS = METHODS[1:]  # those that need featurizer.torch_transform
 
 
-class NoveltyMap:
+class NoveltyMap(BaseExplainer):
     """Heatmaps of where in the image a pick's novelty score comes from.
 
     A DEMUD pick's score is the squared residual ``||(f(x) - μ) - UᵀU(f(x) - μ)||²`` of its
@@ -37,11 +40,18 @@ class NoveltyMap:
       credit each pixel with the mean score drop of the windows that cover it (needs only
       ``featurizer.transform``);
     * ``"integrated_gradients"`` (Sundararajan et al. 2017): the input times the gradient
-      averaged along the straight path from the baseline image, summed over channels
-      (needs a differentiable featurizer: ``featurizer.torch_transform``);
+      averaged along the straight path from the baseline image (needs a differentiable
+      featurizer: ``featurizer.torch_transform``);
     * ``"smoothgrad"`` (Smilkov et al. 2017): the absolute gradient averaged over noisy
-      copies, maximum over channels;
-    * ``"gradient"``: the plain absolute gradient, maximum over channels.
+      copies;
+    * ``"gradient"``: the plain absolute gradient.
+
+    Maps of all methods are summed over colour channels
+    (:func:`~sknovel.explain._base.reduce_channels`, the reduction of every sknovel map), so
+    that maps of different methods are on one scale: an integrated-gradients map still sums
+    to the score difference it explains, and a gradient map is the sum of the per-channel
+    absolute gradients. Occlusion removes all channels of a pixel at once and has none to
+    reduce.
 
     Parameters
     ----------
@@ -94,6 +104,25 @@ class NoveltyMap:
     (3, 8, 8)
     """
 
+    _parameter_constraints = {
+        # What explain needs of these two (transform, torch_transform, selection_models, a
+        # fitted ranking) is checked there, with errors that say what to pass instead.
+        "featurizer": "no_validation",
+        "ranker": "no_validation",
+        "method": [StrOptions(set(METHODS))],
+        "window": [Interval(Real, 0, 1, closed="right")],
+        "stride": [Interval(Real, 0, 1, closed="right")],
+        "baseline": [
+            StrOptions({"blur", "mean", "zero"}),
+            Interval(Real, None, None, closed="neither"),
+        ],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "size": [tuple, list, None],  # its contents are checked by check_size
+    }
+
     def __init__(
         self,
         featurizer,
@@ -143,22 +172,14 @@ class NoveltyMap:
         return cls(pipeline[0], pipeline[-1], **kwargs)
 
     def _check(self):
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
-        for name in ("window", "stride"):
-            value = getattr(self, name)
-            if not isinstance(value, Real) or not 0 < value <= 1:
-                raise ValueError(f"{name} must be a float in (0, 1]; got {value!r}.")
-        for name in ("n_steps", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+        """Validate the parameters and what the wrapped featurizer and ranker can do."""
+        self._validate_params()
+        check_size(self.size)
         if not hasattr(self.ranker, "selection_models"):
             raise TypeError(
                 f"ranker must be a fitted subspace ranker (Demud or SVDRanker); got "
                 f"{type(self.ranker).__name__}."
             )
-        check_size(self.size)
         check_is_fitted(self.ranker, "ranking_")
         if self.method in GRADIENT_METHODS and not hasattr(self.featurizer, "torch_transform"):
             raise TypeError(
@@ -167,18 +188,18 @@ class NoveltyMap:
                 " has none. Use method='occlusion', which needs only transform."
             )
 
-    def explain(self, images, positions=None, *, features=None):
+    def explain(self, X, positions=None, *, features=None):
         """Heatmaps of some picks.
 
         Parameters
         ----------
-        images : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
             The images the ranker's features were computed from (all of them, in order);
             from a list of paths (of any sizes and modes) only the picked files are read.
         positions : sequence of int, default=None
             Positions in ``ranker.ranking_`` to explain (0 = first pick); None: every pick.
         features : ndarray of shape (n, d), default=None
-            ``featurizer.transform(images)`` when already at hand; None computes it.
+            ``featurizer.transform(X)`` when already at hand; None computes it.
 
         Returns
         -------
@@ -186,7 +207,7 @@ class NoveltyMap:
             ``maps`` (k, H, W) float64, larger = more of the pick's novelty, (H, W) as
             described under `size`; ``images`` (k, H, W, C) float in [0, 1], the picked
             images the maps were computed on (draw the maps over these); ``positions``;
-            ``indices`` (the picked rows of `images`); ``scores`` (each pick's score
+            ``indices`` (the picked rows of `X`); ``scores`` (each pick's score
             recomputed from its image as explained: equal to ``ranker.scores_`` up to
             rounding when the image was not resized; when it was, up to resampling and, for
             a CNN whose ``crop_size`` x 256 / 224 - ``crop_size`` is odd, a half-pixel
@@ -194,22 +215,26 @@ class NoveltyMap:
         """
         self._check()
         if features is None:
-            features = self.featurizer.transform(images)  # as given, so caches recognise it
+            features = self.featurizer.transform(X)  # as given, so caches recognise it
         n_picks = len(self.ranker.ranking_)
         positions = list(range(n_picks)) if positions is None else [int(p) for p in positions]
         models = self.ranker.selection_models(features, positions)
         indices = self.ranker.ranking_[positions]
+        if not is_path_sequence(X):
+            # Only the picks are read, so only they are checked (files are checked when read).
+            check_image_array(np.asarray(X)[indices], name="X")
         pictures = picked_images(
-            images,
+            X,
             indices,
-            size=self._map_size(images),
+            size=self._map_size(X),
             mode=featurizer_files_mode(self.featurizer),
         )
+        compute_map = _MAP_FUNCTIONS[self.method]
         maps, scores = [], []
         for image, model in zip(pictures, models):
             score_fn = self.score_function(model)
             scores.append(float(score_fn(image[np.newaxis])[0]))
-            maps.append(getattr(self, f"_{self.method}")(image.astype(np.float64), model))
+            maps.append(compute_map(self, image.astype(np.float64), model))
         return Bunch(
             maps=np.stack(maps),
             images=pictures,
@@ -218,11 +243,11 @@ class NoveltyMap:
             scores=np.array(scores),
         )
 
-    def _map_size(self, images):
+    def _map_size(self, X):
         """(height, width) the picks are fitted to, or None (as given); see `size`."""
         if self.size is not None:
             return tuple(self.size)
-        if not is_path_sequence(images):
+        if not is_path_sequence(X):
             return None
         return featurizer_input_size(self.featurizer)
 
@@ -275,28 +300,6 @@ class NoveltyMap:
 
         return score
 
-    def _occlusion(self, image, model):
-        height, width = image.shape[:2]
-        side = max(1, round(self.window * min(height, width)))
-        step = max(1, round(self.stride * side))
-        filler = removal_baseline(image, self.baseline)
-        tops = _window_starts(height, side, step)
-        lefts = _window_starts(width, side, step)
-        windows = [(top, left) for top in tops for left in lefts]
-        variants = np.repeat(image[np.newaxis], len(windows), axis=0)
-        for variant, (top, left) in zip(variants, windows):
-            variant[top : top + side, left : left + side] = filler[
-                top : top + side, left : left + side
-            ]
-        score_fn = self.score_function(model)
-        full = score_fn(image[np.newaxis])[0]
-        drops = full - score_fn(variants)
-        total, count = np.zeros((height, width)), np.zeros((height, width))
-        for drop, (top, left) in zip(drops, windows):
-            total[top : top + side, left : left + side] += drop
-            count[top : top + side, left : left + side] += 1
-        return total / count
-
     def _gradients(self, batch_images, model):
         """Gradient of the pick's score with respect to each image of a batch."""
         torch = import_torch()
@@ -313,20 +316,56 @@ class NoveltyMap:
             grads.append(np.moveaxis(chunk.grad.numpy().astype(np.float64), 1, -1))
         return np.concatenate(grads)
 
-    def _integrated_gradients(self, image, model):
-        start = removal_baseline(image, self.baseline)
-        alphas = (np.arange(self.n_steps) + 0.5) / self.n_steps
-        path = start + alphas[:, None, None, None] * (image - start)
-        mean_grad = self._gradients(path, model).mean(axis=0)
-        return ((image - start) * mean_grad).sum(axis=-1)
 
-    def _smoothgrad(self, image, model):
-        rng = check_random_state(self.random_state)
-        noisy = image + self.noise * rng.standard_normal((self.n_steps, *image.shape))
-        return np.abs(self._gradients(np.clip(noisy, 0, 1), model)).mean(axis=0).max(axis=-1)
+# -- the map of each method: (novelty_map, image (H, W, C) float64, pick's model) -> (H, W) --
 
-    def _gradient(self, image, model):
-        return np.abs(self._gradients(image[np.newaxis], model)[0]).max(axis=-1)
+
+def _occlusion_map(novelty_map, image, model):
+    height, width = image.shape[:2]
+    side = max(1, round(novelty_map.window * min(height, width)))
+    step = max(1, round(novelty_map.stride * side))
+    filler = removal_baseline(image, novelty_map.baseline)
+    tops = _window_starts(height, side, step)
+    lefts = _window_starts(width, side, step)
+    windows = [(top, left) for top in tops for left in lefts]
+    variants = np.repeat(image[np.newaxis], len(windows), axis=0)
+    for variant, (top, left) in zip(variants, windows):
+        variant[top : top + side, left : left + side] = filler[top : top + side, left : left + side]
+    score_fn = novelty_map.score_function(model)
+    full = score_fn(image[np.newaxis])[0]
+    drops = full - score_fn(variants)
+    total, count = np.zeros((height, width)), np.zeros((height, width))
+    for drop, (top, left) in zip(drops, windows):
+        total[top : top + side, left : left + side] += drop
+        count[top : top + side, left : left + side] += 1
+    return total / count
+
+
+def _integrated_gradients_map(novelty_map, image, model):
+    start = removal_baseline(image, novelty_map.baseline)
+    alphas = (np.arange(novelty_map.n_steps) + 0.5) / novelty_map.n_steps
+    path = start + alphas[:, None, None, None] * (image - start)
+    mean_grad = novelty_map._gradients(path, model).mean(axis=0)
+    return reduce_channels((image - start) * mean_grad)
+
+
+def _smoothgrad_map(novelty_map, image, model):
+    rng = check_random_state(novelty_map.random_state)
+    noisy = image + novelty_map.noise * rng.standard_normal((novelty_map.n_steps, *image.shape))
+    gradients = novelty_map._gradients(np.clip(noisy, 0, 1), model)
+    return reduce_channels(np.abs(gradients).mean(axis=0))
+
+
+def _gradient_map(novelty_map, image, model):
+    return reduce_channels(np.abs(novelty_map._gradients(image[np.newaxis], model)[0]))
+
+
+_MAP_FUNCTIONS = {
+    "occlusion": _occlusion_map,
+    "integrated_gradients": _integrated_gradients_map,
+    "smoothgrad": _smoothgrad_map,
+    "gradient": _gradient_map,
+}
 
 
 def _window_starts(size, side, step):

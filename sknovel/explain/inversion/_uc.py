@@ -3,17 +3,18 @@
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import time
+import warnings
 from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.base import _fit_context, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from sknovel.explain._base import BaseExplainer
 from sknovel.features.inputs import featurizer_files_mode, featurizer_input_size
 from sknovel.utils.images import (
     check_image_array,
@@ -23,6 +24,7 @@ from sknovel.utils.images import (
     load_image,
     to_unit_float,
 )
+from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import (
     import_torch,
     resolve_device,
@@ -32,12 +34,11 @@ from sknovel.utils.tensors import (
 from sknovel.utils.training import (
     EarlyStopping,
     NumpyModulePickleMixin,
-    report_epoch,
     training_batches,
     validation_split,
 )
 
-#: How :meth:`UCInverter.invert_explanation` turns a residual into the decoder's input.
+#: How :meth:`UCInverter.explain` turns a residual into the decoder's input.
 RESIDUAL_SHIFTS = ("training_mean", "item_mean", "none")
 #: Features whose standard deviation is below this are only centred, not scaled.
 MIN_SCALE = 1e-6
@@ -45,7 +46,7 @@ MIN_SCALE = 1e-6
 MIRROR_CHUNK = 512
 
 
-class UCInverter(NumpyModulePickleMixin, BaseEstimator):
+class UCInverter(NumpyModulePickleMixin, BaseExplainer):
     """Invert CNN features into images with an up-convolutional decoder.
 
     Lee, Wagstaff et al. (2018) show *why* DEMUD picked an image by turning three feature
@@ -60,12 +61,22 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     intended use is *transductive*: fit it on the collection being explained (or on any larger
     set that contains it), then invert that collection's picks.
 
+    Like :class:`~sknovel.explain.NoveltyMap`, it wraps a featurizer and the ranker fitted on
+    its features, and has one verb, :meth:`explain`: with a `ranker`, the pictures of its
+    picks (each pick, its expected part and its novel part); without one, the decoding of
+    each image's own features.
+
     Parameters
     ----------
     featurizer : transformer
         What made the features, e.g. :class:`~sknovel.features.CNNFeaturizer`. If it is
         already fitted it is used as it is (its feature space is the one being explained);
         otherwise a clone is fitted on the images given to :meth:`fit`.
+    ranker : fitted Demud or SVDRanker, or None, default=None
+        The ranker whose picks :meth:`explain` draws, fitted on the featurizer's features of
+        the collection (``featurizer.transform(X)``), as for
+        :class:`~sknovel.explain.NoveltyMap`. None: :meth:`explain` decodes the images' own
+        features.
     image_size : int, default=64
         Side of the decoded (square) images: a power of two in [8, 256]. Training images are
         fitted to it by the package's resize policy (scaled, aspect ratio kept, to cover the
@@ -102,6 +113,14 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         to (:func:`sknovel.features.inputs.featurizer_input_size`), so files of mixed
         sizes are featurized in batches; when that size is unknown, files of one size are
         featurized together.
+    residual_shift : {"training_mean", "item_mean", "none"}, default="training_mean"
+        What the decoder is given for a pick's novel part e = x − x̂ in :meth:`explain`; a
+        residual alone lies far from the features the decoder learnt from.
+        ``"training_mean"`` adds it to the mean training features, ``feature_mean_ + e``:
+        the average image plus the novelty. ``"item_mean"`` is Lee & Wagstaff's treatment
+        (DMKD 2020): a constant shift that gives it the mean (over the features) of the
+        pick, ``e - mean(e) + mean(x)``. ``"none"`` decodes e as it is. See Notes for why
+        the default is ``"training_mean"``.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the validation split and the order of the images.
         An int gives the same decoder bit for bit on one machine (same torch build and
@@ -109,8 +128,8 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     device : str, torch.device or None, default=None
         Where to train and decode; None uses a GPU when torch sees one.
     verbose : int, default=0
-        If positive, print the losses of every epoch (and the featurizer's progress) to
-        stderr.
+        If positive, show a progress bar over the epochs of :meth:`fit` on stderr, with the
+        last training (and validation) loss.
 
     Attributes
     ----------
@@ -180,30 +199,37 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     fidelity (identification 83 % → 17 % at a weight that made re-featurised decodings
     identifiable in 38 % of cases instead of 1 %) and was left out.
 
-    The default ``residual_shift="training_mean"`` of :meth:`invert_explanation` was
-    chosen by measurement on DEMUD's first 50 picks over the pooled features: the
-    decoded novel part is nearest its own pick among the 50 picks' images in 78 % of
-    cases, against 64 % for ``"item_mean"`` and 60 % for ``"none"`` (chance 2 %; the
-    decoded expected part: 2 %: these picks are novel through and through). Its input is
-    also about as far from the training features as the picks' own features are (root
-    mean square of the standardised features 1.35, picks 1.32, ``"item_mean"`` 1.60). Over
-    the ``_blocks.15`` map the three treatments do equally well (84–86 %).
+    The default ``residual_shift="training_mean"`` was chosen by measurement on DEMUD's
+    first 50 picks over the pooled features: the decoded novel part is nearest its own pick
+    among the 50 picks' images in 78 % of cases, against 64 % for ``"item_mean"`` and 60 %
+    for ``"none"`` (chance 2 %; the decoded expected part: 2 %: these picks are novel
+    through and through). Its input is also about as far from the training features as the
+    picks' own features are (root mean square of the standardised features 1.35, picks
+    1.32, ``"item_mean"`` 1.60). Over the ``_blocks.15`` map the three treatments do equally
+    well (84–86 %).
 
     Examples
     --------
     >>> import numpy as np
+    >>> from sknovel import Demud
     >>> from sknovel.explain import UCInverter
     >>> from sknovel.features import PixelFeaturizer
     >>> images = np.random.default_rng(0).random((32, 8, 8, 3)).astype(np.float32)
-    >>> inverter = UCInverter(PixelFeaturizer(), image_size=8, width=16, epochs=2,
-    ...                       random_state=0).fit(images)
-    >>> features = inverter.featurizer_.transform(images[:2])
-    >>> inverter.inverse_transform(features).shape
+    >>> pixels = PixelFeaturizer().fit(images)
+    >>> features = pixels.transform(images)
+    >>> demud = Demud(2, n_selections=4).fit(features)
+    >>> inverter = UCInverter(pixels, demud, image_size=8, width=16, epochs=2,
+    ...                       random_state=0).fit(images, features=features)
+    >>> pictures = inverter.explain(images, [0, 1], features=features)
+    >>> pictures.novel.shape
     (2, 8, 8, 3)
+    >>> inverter.inverse_transform(features[:3]).shape
+    (3, 8, 8, 3)
     """
 
     _parameter_constraints = {
         "featurizer": [HasMethods(["fit", "transform"])],
+        "ranker": [HasMethods(["fit", "explain"]), None],
         "image_size": [Interval(Integral, 8, 256, closed="both")],
         "width": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
@@ -213,6 +239,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "augment": ["boolean"],
+        "residual_shift": [StrOptions(set(RESIDUAL_SHIFTS))],
         "random_state": ["random_state"],
         "device": "no_validation",  # checked by resolve_device, which names the parameter
         "verbose": ["verbose"],
@@ -221,6 +248,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     def __init__(
         self,
         featurizer,
+        ranker=None,
         *,
         image_size=64,
         width=256,
@@ -231,11 +259,13 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         validation_fraction=0.0,
         n_iter_no_change=None,
         augment=False,
+        residual_shift="training_mean",
         random_state=None,
         device=None,
         verbose=0,
     ):
         self.featurizer = featurizer
+        self.ranker = ranker
         self.image_size = image_size
         self.width = width
         self.epochs = epochs
@@ -245,12 +275,13 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.augment = augment
+        self.residual_shift = residual_shift
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, features=None):
         """Featurize the images and train the decoder from their features back to them.
 
         Parameters
@@ -263,6 +294,10 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
             image fitted to `image_size` x `image_size` (see :meth:`target_images`).
         y : None
             Ignored.
+        features : array-like of shape (n, d) or None, default=None
+            ``featurizer.transform(X)`` when already at hand (the `featurizer` must then be
+            fitted), so that the images are not featurized again; the decoder is the same
+            as without it. None computes them.
 
         Returns
         -------
@@ -270,8 +305,13 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         """
         _check_image_size(self.image_size)
         targets = _training_targets(X, self.image_size, self.batch_size)
-        self.featurizer_ = _fitted_featurizer(self.featurizer, X)
-        features = _checked_features(self.featurizer_.transform(X), len(targets))
+        if features is None:
+            self.featurizer_ = _fitted_featurizer(self.featurizer, X)
+            features = _checked_features(self.featurizer_.transform(X), len(targets))
+        else:
+            self.featurizer_ = _prefitted_featurizer(self.featurizer)
+            features = _checked_features(features, len(targets), name="features")
+            _check_width(features.shape[1], self.featurizer_, "features")
         mirrored = None
         if self.augment:
             mirrored = _mirrored_features(self.featurizer_, X, len(targets), self.batch_size)
@@ -320,33 +360,36 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
             self.module_, self.n_iter_no_change, keep_best=self.n_iter_no_change is not None
         )
         self.loss_curve_, self.validation_loss_curve_ = [], []
-        start = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            self.module_.train()
-            total = 0.0
-            for batch in training_batches(rng.permutation(train), self.batch_size):
-                x, target = _batch(inputs, pixels, batch, device)
-                optimizer.zero_grad(set_to_none=True)
-                loss = (self.module_(x) - target).pow(2).mean()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(batch)
-            schedule.step()
-            self.loss_curve_.append(total / len(train))
-            if len(validation):
-                self.validation_loss_curve_.append(
-                    self._loss(inputs[validation], pixels[validation])
+        with progress_bar(self.epochs, "UCInverter.fit", unit="epoch", verbose=self.verbose) as bar:
+            for epoch in range(1, self.epochs + 1):
+                self.loss_curve_.append(
+                    self._epoch(optimizer, inputs, pixels, rng.permutation(train), device)
                 )
-            curve = self.validation_loss_curve_ or self.loss_curve_
-            stop = monitor.update(epoch, curve[-1])
-            if self.verbose:
-                valid = self.validation_loss_curve_[-1] if len(validation) else None
-                elapsed = time.perf_counter() - start
-                report_epoch("UCInverter", epoch, self.epochs, self.loss_curve_[-1], valid, elapsed)
-            if stop:
-                break
+                schedule.step()
+                if len(validation):
+                    self.validation_loss_curve_.append(
+                        self._loss(inputs[validation], pixels[validation])
+                    )
+                curve = self.validation_loss_curve_ or self.loss_curve_
+                stop = monitor.update(epoch, curve[-1])
+                _show_losses(bar, self.loss_curve_, self.validation_loss_curve_)
+                if stop:
+                    break
         self.n_epochs_ = epoch
         self.best_epoch_ = monitor.restore(epoch)
+
+    def _epoch(self, optimizer, inputs, pixels, order, device):
+        """One pass over the training rows in `order`; return the mean training loss."""
+        self.module_.train()
+        total = 0.0
+        for batch in training_batches(order, self.batch_size):
+            x, target = _batch(inputs, pixels, batch, device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = (self.module_(x) - target).pow(2).mean()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        return total / len(order)
 
     def _loss(self, inputs, pixels):
         """Mean squared pixel error of the decoder (eval mode) on standardised features."""
@@ -417,6 +460,8 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
     def _decode(self, features):
         """Validated features (n, d) → images (n, S, S, C), batch by batch."""
         torch = import_torch()
+        if not len(features):
+            return np.empty((0, *self.image_shape_), dtype=np.float32)
         inputs = torch.from_numpy(self._standardise(features))
         device = next(self.module_.parameters()).device
         self.module_.eval()
@@ -427,10 +472,70 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
                 parts.append(tensor_to_images(self.module_(batch)))
         return np.concatenate(parts)
 
-    def reconstruct(self, X):
-        """Featurize images and decode their features.
+    def explain(self, X, positions=None, *, features=None):
+        """Pictures of the ranker's picks, or, without a ranker, of each image's features.
 
-        The same as ``inverse_transform(featurizer_.transform(X))``.
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W) or (n, H, W, C), or list of image file paths
+            With a `ranker`: the collection it ranked (all of it, in order), as for
+            :meth:`NoveltyMap.explain <sknovel.explain.NoveltyMap.explain>`. Without one:
+            the images whose features are decoded.
+        positions : sequence of int or None, default=None
+            With a `ranker`: the picks to draw, as positions in ``ranker.ranking_``
+            (0 = the first pick); None: every pick. Needs a `ranker`.
+        features : array-like of shape (n, d) or None, default=None
+            ``featurizer_.transform(X)`` when already at hand (with a `ranker`: the very
+            array it was fitted on); None computes it.
+
+        Returns
+        -------
+        pictures : Bunch
+            With a `ranker`: ``selections`` (the picks' features decoded), ``expected`` (the
+            expected parts x̂ decoded) and ``novel`` (the novel parts e, shifted by
+            `residual_shift`, decoded), images of shape (k, image_size, image_size, C),
+            float32 in [0, 1]; ``novel_features``, the shifted residuals that were decoded;
+            ``positions``; ``indices``, the picked rows of X; ``scores``, the picks' scores.
+
+            Without a ranker: ``reconstructions``, the decoding of each image's features,
+            and ``targets``, the images as the decoder learns to draw them
+            (:meth:`target_images`), both (n, image_size, image_size, C) float32 in [0, 1].
+        """
+        self._validate_params()
+        check_is_fitted(self, "module_")
+        if self.ranker is None:
+            if positions is not None:
+                raise ValueError(
+                    "positions needs a ranker: a UCInverter without one decodes every "
+                    "image of X. Pass UCInverter(featurizer, ranker) to draw picks."
+                )
+            if features is None:
+                features = self.featurizer_.transform(X)
+            return Bunch(
+                reconstructions=self._decode(self._check_features(features, "features")),
+                targets=self.target_images(X),
+            )
+        return self._explain_picks(X, positions, features)
+
+    def _explain_picks(self, X, positions, features):
+        check_is_fitted(self.ranker, "ranking_")
+        n_picks = len(self.ranker.ranking_)
+        positions = _checked_positions(positions, n_picks)
+        if features is None:
+            features = self.featurizer_.transform(X)  # as given, so caches recognise it
+        explanation = self.ranker.explain(features)
+        chosen = {key: np.asarray(value)[positions] for key, value in explanation.items()}
+        pictures = self._invert(chosen, self.residual_shift)
+        pictures.positions = positions
+        return pictures
+
+    def reconstruct(self, X):
+        """Featurize images and decode their features (deprecated: use ``explain``).
+
+        .. deprecated:: 0.2
+            Use ``explain(X).reconstructions`` (of a UCInverter without a ranker), or
+            ``inverse_transform(featurizer_.transform(X))``; ``reconstruct`` will be
+            removed in the next release.
 
         Parameters
         ----------
@@ -440,25 +545,33 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         -------
         images : ndarray of shape (n, image_size, image_size, C), float32 in [0, 1]
         """
+        warnings.warn(
+            "UCInverter.reconstruct(X) is deprecated and will be removed in the next release; "
+            "use UCInverter(featurizer).explain(X).reconstructions, or "
+            "inverse_transform(featurizer_.transform(X)).",
+            FutureWarning,
+            stacklevel=2,
+        )
         check_is_fitted(self, "module_")
         return self.inverse_transform(self.featurizer_.transform(X))
 
-    def invert_explanation(self, explanation, *, residual_shift="training_mean"):
-        """Pictures of a ranker's explanation: each pick, its expected part and its novel part.
+    def invert_explanation(self, explanation, *, residual_shift=None):
+        """Pictures of a ranker's explanation (deprecated: use ``explain``).
+
+        Each pick, its expected part and its novel part.
+
+        .. deprecated:: 0.2
+            Use ``UCInverter(featurizer, ranker).explain(X, positions)``;
+            ``invert_explanation`` will be removed in the next release.
 
         Parameters
         ----------
         explanation : Bunch or mapping
             What ``Demud.explain`` (or ``Pipeline.explain``) returns: ``selections`` x,
             ``expected`` x̂ and ``residuals`` e = x − x̂, each (k, ``n_features_in_``).
-        residual_shift : {"training_mean", "item_mean", "none"}, default="training_mean"
-            What the decoder is given for the novel part; a residual alone lies far from the
-            features the decoder learnt from. ``"training_mean"`` adds it to the mean
-            training features, ``feature_mean_ + e``: the average image plus the novelty.
-            ``"item_mean"`` is Lee & Wagstaff's treatment (DMKD 2020): a constant shift that
-            gives it the mean (over the features) of the pick, ``e - mean(e) + mean(x)``.
-            ``"none"`` decodes e as it is. See Notes for why the default is
-            ``"training_mean"``.
+        residual_shift : {"training_mean", "item_mean", "none"} or None, default=None
+            What the decoder is given for the novel part (see the class's `residual_shift`);
+            None: the inverter's `residual_shift`.
 
         Returns
         -------
@@ -467,10 +580,15 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
             C), float32 in [0, 1]; ``novel_features``: the shifted residuals that were
             decoded; and ``indices`` and ``scores`` when the explanation has them.
         """
-        if residual_shift not in RESIDUAL_SHIFTS:
-            raise ValueError(
-                f"residual_shift must be one of {RESIDUAL_SHIFTS}; got {residual_shift!r}."
-            )
+        warnings.warn(
+            "UCInverter.invert_explanation(explanation) is deprecated and will be removed in "
+            "the next release; use UCInverter(featurizer, ranker).explain(X, positions).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        shift = self.residual_shift if residual_shift is None else residual_shift
+        if shift not in RESIDUAL_SHIFTS:
+            raise ValueError(f"residual_shift must be one of {RESIDUAL_SHIFTS}; got {shift!r}.")
         if not isinstance(explanation, Mapping):
             raise TypeError(
                 "explanation must be the Bunch returned by a ranker's explain(); got "
@@ -479,8 +597,12 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         missing = [key for key in ("selections", "expected", "residuals") if key not in explanation]
         if missing:
             raise ValueError(f"explanation has no {', '.join(missing)}; pass ranker.explain(X).")
+        return self._invert(explanation, shift, name="explanation")
+
+    def _invert(self, explanation, residual_shift, name="ranker.explain(features)"):
+        """Decode the selections, expected parts and shifted residuals of an explanation."""
         parts = {
-            key: self._check_features(explanation[key], f"explanation[{key!r}]")
+            key: self._check_features(explanation[key], f"{name}[{key!r}]")
             for key in ("selections", "expected", "residuals")
         }
         novel = shift_residuals(
@@ -499,7 +621,9 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
 
     def _check_features(self, X, name="X"):
         check_is_fitted(self, "module_")
-        features = check_array(X, dtype=np.float32, ensure_all_finite=False, input_name=name)
+        features = check_array(
+            X, dtype=np.float32, ensure_all_finite=False, ensure_min_samples=0, input_name=name
+        )
         if features.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"{name} has {features.shape[1]} features, but UCInverter was fitted on "
@@ -591,7 +715,7 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         from sknovel.explain.inversion._network import UCDecoder
 
         feature_mean = np.asarray(state["feature_mean"], dtype=np.float32)
-        _check_decoder_input_width(len(feature_mean), self.featurizer)
+        _check_width(len(feature_mean), self.featurizer, "decoder")
         network_config = self._decoder_config(len(feature_mean), int(state["n_channels"]))
         module = UCDecoder(**network_config)
         try:
@@ -625,30 +749,71 @@ class UCInverter(NumpyModulePickleMixin, BaseEstimator):
         return tags
 
 
-def _check_decoder_input_width(n_features, featurizer):
-    """Refuse a saved decoder whose input width is not the featurizer's output width."""
+def _featurizer_width(featurizer):
+    """Width of a fitted featurizer's output when it says (None when it does not)."""
     width = getattr(featurizer, "n_features_out_", None)
     if width is None and hasattr(featurizer, "get_feature_names_out"):
         try:
             width = len(featurizer.get_feature_names_out())
         except (AttributeError, TypeError, ValueError):
             width = None
-    if width is not None and int(width) != n_features:
-        raise ValueError(
-            f"The saved decoder inverts features of width {n_features}, but the featurizer "
-            f"({type(featurizer).__name__}) outputs {int(width)} features; load it with the "
-            "featurizer it was trained on."
-        )
+    return None if width is None else int(width)
+
+
+def _check_width(n_features, featurizer, what):
+    """Refuse `what` (given features, or a saved decoder) not as wide as the featurizer's output."""
+    width = _featurizer_width(featurizer)
+    if width is None or width == n_features:
+        return
+    if what == "features":
+        problem = f"features has {n_features} columns"
+        remedy = "pass featurizer.transform(X)."
+    else:
+        problem = f"The saved decoder inverts features of width {n_features}"
+        remedy = "load it with the featurizer it was trained on."
+    raise ValueError(
+        f"{problem}, but the featurizer ({type(featurizer).__name__}) outputs {width} "
+        f"features; {remedy}"
+    )
 
 
 def shift_residuals(residuals, selections, how, training_mean):
-    """The decoder input for the novel part of each pick (see ``invert_explanation``)."""
+    """The decoder input for the novel part of each pick (see ``UCInverter.residual_shift``)."""
     if how == "item_mean":
         shift = selections.mean(1, keepdims=True) - residuals.mean(1, keepdims=True)
         return (residuals + shift).astype(np.float32)
     if how == "training_mean":
         return (residuals + training_mean).astype(np.float32)
     return residuals
+
+
+def _show_losses(bar, losses, validation_losses):
+    """Advance the epoch bar by one, showing the last losses."""
+    postfix = {"loss": f"{losses[-1]:.4g}"}
+    if validation_losses:
+        postfix["validation_loss"] = f"{validation_losses[-1]:.4g}"
+    bar.set_postfix(postfix, refresh=False)
+    bar.update(1)
+
+
+def _checked_positions(positions, n_picks):
+    """Positions as an int array, each in [0, n_picks); None: all of them."""
+    if positions is None:
+        return np.arange(n_picks)
+    try:
+        positions = np.asarray(list(positions))
+    except TypeError as error:
+        raise TypeError(
+            f"positions must be a sequence of ints; got {type(positions).__name__}."
+        ) from error
+    if positions.ndim != 1 or (positions.size and positions.dtype.kind not in "iu"):
+        raise TypeError(f"positions must be a sequence of ints; got {positions.tolist()!r}.")
+    outside = positions[(positions < 0) | (positions >= n_picks)]
+    if outside.size:
+        raise ValueError(
+            f"positions must be in [0, {n_picks}) (the ranker's picks); got {outside[0]}."
+        )
+    return positions.astype(np.intp)
 
 
 def _check_image_size(image_size):
@@ -664,15 +829,34 @@ def _fitted_featurizer(featurizer, X):
     return featurizer
 
 
-def _checked_features(features, n_images):
-    features = np.asarray(features, dtype=np.float32)
-    if features.ndim != 2 or len(features) != n_images:
+def _prefitted_featurizer(featurizer):
+    """The featurizer itself, which must be fitted when `features` are given to fit."""
+    try:
+        check_is_fitted(featurizer)
+    except NotFittedError as error:
         raise ValueError(
-            f"featurizer.transform must return one row of features per image, (n, d); got "
+            "features were given to fit, but featurizer is not fitted: pass the fitted "
+            "featurizer that computed them, or leave features=None."
+        ) from error
+    return featurizer
+
+
+def _checked_features(features, n_images, name=None):
+    """Features as float32 (n_images, d), checked; `name` is the argument they came in."""
+    what = "featurizer.transform" if name is None else name
+    try:
+        features = np.asarray(features, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what} must be a numeric array of features; {error}") from error
+    if features.ndim != 2 or len(features) != n_images:
+        verb = "must return" if name is None else "must hold"
+        raise ValueError(
+            f"{what} {verb} one row of features per image, (n, d); got "
             f"shape {features.shape} for {n_images} images."
         )
     if not np.all(np.isfinite(features)):
-        raise ValueError("featurizer.transform returned NaN or infinite features.")
+        verb = "returned" if name is None else "contains"
+        raise ValueError(f"{what} {verb} NaN or infinite features.")
     return features
 
 

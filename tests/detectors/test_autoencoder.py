@@ -131,13 +131,17 @@ def test_without_validation_training_loss_stops_early():
     assert detector.loss_curve_[-1] >= min(detector.loss_curve_[:-1])
 
 
-def test_verbose_reports_losses(capsys):
+def test_verbose_shows_one_progress_bar_over_the_epochs(capsys):
     ConvAutoencoder(**FAST, verbose=1).fit(IMAGES)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2
-    assert re.match(
-        r"\[ConvAutoencoder\] epoch 1/2  loss \S+  validation loss \S+  \S+ s", lines[0]
-    )
+    shown = capsys.readouterr().err
+    assert "ConvAutoencoder.fit" in shown and "2/2" in shown and "epoch" in shown
+    assert re.search(r"loss=[\d.e-]+, validation_loss=[\d.e-]+", shown)
+    assert "epoch 1/2" not in shown  # the per-epoch lines of earlier versions are gone
+    ConvAutoencoder(**FAST, validation_fraction=0, verbose=1).fit(IMAGES)
+    shown = capsys.readouterr().err
+    assert re.search(r"loss=[\d.e-]+", shown) and "validation_loss" not in shown
+    ConvAutoencoder(**FAST).fit(IMAGES)
+    assert capsys.readouterr().err == ""
 
 
 def test_pickle_round_trip_gives_identical_scores(fitted):
@@ -155,6 +159,96 @@ def test_not_fitted():
     for method in ("score_samples", "decision_function", "predict", "reconstruct"):
         with pytest.raises(NotFittedError):
             getattr(ConvAutoencoder(), method)(IMAGES)
+    x = torch.zeros(2, 1, 8, 8)
+    for method in ("torch_score_samples", "torch_reconstruct"):
+        with pytest.raises(NotFittedError):
+            getattr(ConvAutoencoder(), method)(x)
+
+
+# The detector protocol (docs/developers.rst): torch_score_samples and torch_reconstruct.
+
+
+def _in_precision(detector, dtype):
+    """A copy of `detector` whose model runs in torch `dtype`."""
+    copy_ = pickle.loads(pickle.dumps(detector))
+    copy_.module_.to(dtype)
+    return copy_
+
+
+def _channels_first(images, dtype):
+    return torch.from_numpy(np.ascontiguousarray(images[:, np.newaxis])).to(dtype)
+
+
+@pytest.mark.parametrize("precision, rtol", [("float32", 1e-5), ("float64", 1e-12)])
+def test_torch_methods_equal_score_samples_and_reconstruct(fitted, precision, rtol):
+    dtype = getattr(torch, precision)
+    detector = _in_precision(fitted, dtype)
+    images = IMAGES.astype(precision)
+    x = _channels_first(images, dtype)
+    scores = detector.torch_score_samples(x)
+    assert scores.shape == (20,) and scores.dtype == dtype
+    np.testing.assert_allclose(scores.detach().numpy(), detector.score_samples(images), rtol=rtol)
+    reconstructions = detector.torch_reconstruct(x)
+    assert reconstructions.shape == x.shape and reconstructions.dtype == dtype
+    np.testing.assert_allclose(  # reconstruct returns float32
+        reconstructions.detach().numpy()[:, 0], detector.reconstruct(images), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_torch_score_samples_has_the_gradient_of_the_score(fitted):
+    """The gradient against central differences of score_samples, in float64; each image's
+    score depends on that image only (eval mode)."""
+    detector = _in_precision(fitted, torch.float64)
+    images = IMAGES[:3].astype(np.float64)
+    x = _channels_first(images, torch.float64).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(detector.torch_score_samples(x)[1], x)
+    assert float(gradient[1].abs().sum()) > 0
+    assert float(gradient[0].abs().sum()) == float(gradient[2].abs().sum()) == 0
+    eps = 1e-6
+    for row, column in [(0, 0), (3, 5), (7, 2)]:
+        plus, minus = images[1:2].copy(), images[1:2].copy()
+        plus[0, row, column] += eps
+        minus[0, row, column] -= eps
+        expected = (detector.score_samples(plus) - detector.score_samples(minus))[0] / (2 * eps)
+        assert float(gradient[1, 0, row, column]) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+
+
+def test_torch_methods_leave_the_model_unchanged(fitted):
+    detector = pickle.loads(pickle.dumps(fitted))
+    before = {key: value.clone() for key, value in detector.module_.state_dict().items()}
+    x = _channels_first(IMAGES[:4], torch.float32).requires_grad_(True)
+    detector.torch_score_samples(x).sum().backward()
+    detector.torch_reconstruct(x)
+    assert x.grad is not None and not detector.module_.training
+    for key, value in detector.module_.state_dict().items():
+        assert torch.equal(value, before[key]), key  # batch-norm statistics included
+
+
+@pytest.mark.parametrize(
+    "model_dtype, input_dtype",
+    [("float32", "float64"), ("float64", "float32")],
+)
+def test_torch_methods_follow_the_dtype_of_x(fitted, model_dtype, input_dtype):
+    detector = _in_precision(fitted, getattr(torch, model_dtype))
+    x = _channels_first(IMAGES[:3], getattr(torch, input_dtype)).requires_grad_(True)
+    scores = detector.torch_score_samples(x)
+    (gradient,) = torch.autograd.grad(scores.sum(), x)
+    assert scores.dtype == gradient.dtype == detector.torch_reconstruct(x).dtype == x.dtype
+    np.testing.assert_allclose(scores.detach().numpy(), fitted.score_samples(IMAGES[:3]), rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_torch_methods_follow_the_device_of_x():
+    on_gpu = ConvAutoencoder(**{**FAST, "device": "cuda"}).fit(IMAGES)
+    x = _channels_first(IMAGES[:3], torch.float32).requires_grad_(True)
+    scores = on_gpu.torch_score_samples(x)
+    (gradient,) = torch.autograd.grad(scores.sum(), x)
+    assert scores.device.type == gradient.device.type == "cpu"
+    assert on_gpu.torch_reconstruct(x).device.type == "cpu"
+    np.testing.assert_allclose(scores.detach().numpy(), on_gpu.score_samples(IMAGES[:3]), rtol=1e-5)
+    on_cpu = pickle.loads(pickle.dumps(on_gpu))  # unpickled on the CPU
+    scores = on_cpu.torch_score_samples(x.detach().cuda())
+    assert scores.device.type == "cuda" and on_cpu.torch_reconstruct(x.cuda()).device.type == "cuda"
 
 
 @pytest.mark.parametrize(
