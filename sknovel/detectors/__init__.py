@@ -16,5 +16,6 @@ that has them can be explained. The detectors here need torch
 # SPDX-License-Identifier: BSD-3-Clause
 
 from sknovel.detectors._autoencoder import ConvAutoencoder
+from sknovel.detectors._outlier_exposure import OutlierExposureDetector
 
-__all__ = ["ConvAutoencoder"]
+__all__ = ["ConvAutoencoder", "OutlierExposureDetector"]

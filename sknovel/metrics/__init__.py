@@ -75,3 +75,10 @@ __all__ += [
     "counterfactual_proximity",
     "counterfactual_validity",
 ]
+
+from sknovel.metrics._realism import (  # noqa: E402
+    counterfactual_frechet_distance,
+    frechet_distance,
+)
+
+__all__ += ["counterfactual_frechet_distance", "frechet_distance"]
