@@ -3,32 +3,20 @@
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from numbers import Integral, Real
+from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from sknovel.utils.images import check_image_array, to_unit_float
-from sknovel.utils.progress import progress_bar
-from sknovel.utils.tensors import (
-    images_to_tensor,
-    import_torch,
-    resolve_device,
-    tensor_to_images,
-    torch_seed,
-)
-from sknovel.utils.training import (
-    EarlyStopping,
-    NumpyModulePickleMixin,
-    training_batches,
-    validation_split,
-)
+from sknovel.detectors._base import TorchImageDetector
+from sknovel.utils.tensors import import_torch, tensor_to_images
+from sknovel.utils.training import training_batches, validation_split
 
 
-class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
+class ConvAutoencoder(TorchImageDetector):
     """Convolutional autoencoder novelty detector: images it reconstructs badly are novel.
 
     ``fit`` trains the autoencoder on normal images only, minimising the mean squared error
@@ -144,15 +132,7 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "contamination": [Interval(Real, 0, 0.5, closed="both")],
-        "random_state": ["random_state"],
-        "device": "no_validation",  # checked by resolve_device, which names the parameter
-        "verbose": ["verbose"],
+        **TorchImageDetector._parameter_constraints,
     }
 
     def __init__(
@@ -196,149 +176,40 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
         self : ConvAutoencoder
             The fitted detector.
         """
-        torch = import_torch()
-        images = check_image_array(X)
-        device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
+        return self._fit(X, y)
+
+    def _training_data(self, images, y, rng):
         train, validation = validation_split(
             len(images), self.validation_fraction, rng, name="X", min_train=2
         )
+        return _Split(images, train, validation), images
 
+    def _network_config_for(self, input_shape):
+        return {"input_shape": input_shape, "latent_dim": self.latent_dim}
+
+    def _new_network(self):
         from sknovel.detectors._lsa import LSAAutoencoder
 
-        self.input_shape_ = tuple(int(v) for v in images.shape[1:])
-        self._network_config = {"input_shape": self.input_shape_, "latent_dim": self.latent_dim}
-        with torch.random.fork_rng(devices=[]):  # seed the initialisation, not torch's state
-            torch.manual_seed(torch_seed(rng))
-            module = LSAAutoencoder(**self._network_config)
-        self.module_ = module.to(device)
-        self._train(images, train, validation, rng)
-        self.module_.eval()
-        scores = self._scores(images)
-        if not np.all(np.isfinite(scores)):
-            raise ValueError(
-                f"Training diverged: the reconstruction loss is not finite after "
-                f"{self.n_epochs_} epochs; lower learning_rate (now {self.learning_rate})."
-            )
-        self.offset_ = float(np.percentile(scores, 100 * self.contamination))
-        return self
+        return LSAAutoencoder(**self._network_config)
 
-    def _train(self, images, train, validation, rng):
-        torch = import_torch()
-        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate)
-        self.loss_curve_, self.validation_loss_curve_ = [], []
-        stopping = EarlyStopping(self.module_, self.n_iter_no_change, keep_best=len(validation) > 0)
-        with progress_bar(
-            self.epochs, "ConvAutoencoder.fit", unit="epoch", verbose=self.verbose
-        ) as bar:
-            for epoch in range(1, self.epochs + 1):
-                self.loss_curve_.append(self._train_epoch(images, train, optimizer, rng))
-                if len(validation):
-                    self.module_.eval()
-                    loss = float(-self._scores(images[validation]).mean())
-                    self.validation_loss_curve_.append(loss)
-                validation_loss = self.validation_loss_curve_[-1] if len(validation) else None
-                bar.set_postfix(_epoch_losses(self.loss_curve_[-1], validation_loss), refresh=False)
-                bar.update(1)
-                monitored = self.loss_curve_[-1] if validation_loss is None else validation_loss
-                if stopping.update(epoch, monitored):
-                    break
-        self.n_epochs_ = epoch
-        optimizer.zero_grad(set_to_none=True)  # the gradients are of no use after training
-        self.best_epoch_ = stopping.restore(epoch)
-
-    def _train_epoch(self, images, train, optimizer, rng):
+    def _train_epoch(self, split, optimizer, rng):
         """One pass over the training images in a random order; return the mean loss."""
         self.module_.train()
         total = 0.0
-        for batch in training_batches(rng.permutation(train), self.batch_size):
-            x = self._tensor(images[batch])
+        for batch in training_batches(rng.permutation(split.train), self.batch_size):
+            x = self._tensor(split.images[batch])
             optimizer.zero_grad(set_to_none=True)
             loss = per_image_loss(self.module_(x), x).mean()
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(batch)
-        return total / len(train)
+        return total / len(split.train)
 
-    def _tensor(self, batch):
-        """(b, H, W, C) uint8 or float images → float tensor (b, C, H, W) for ``module_``."""
-        if batch.dtype == np.uint8:
-            batch = to_unit_float(batch)  # float input keeps its precision (see below)
-        parameter = next(self.module_.parameters())
-        if parameter.dtype == import_torch().float32:
-            return images_to_tensor(batch, parameter.device)
-        # A model switched to another precision (float64 for exact gradients) gets the input
-        # in that precision, not rounded to float32 first.
-        channels_first = np.ascontiguousarray(np.moveaxis(batch, -1, 1))
-        return import_torch().as_tensor(channels_first).to(parameter.device, parameter.dtype)
+    def _validation_loss(self, split):
+        return float(-self._scores(split.images[split.validation]).mean())
 
-    def _check_images(self, X):
-        """Validate X against the fitted shape; return it as (n, H, W, C)."""
-        check_is_fitted(self)
-        images = check_image_array(X)
-        if images.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"X has images of shape {images.shape[1:]} (height, width, channels), but "
-                f"ConvAutoencoder was fitted on {self.input_shape_}."
-            )
-        return images
-
-    def _batches(self, images):
-        for start in range(0, len(images), self.batch_size):
-            yield self._tensor(images[start : start + self.batch_size])
-
-    def _scores(self, images):
-        torch = import_torch()
-        with torch.no_grad():
-            losses = [per_image_loss(self.module_(x), x) for x in self._batches(images)]
-        return -torch.cat(losses).double().cpu().numpy()
-
-    def score_samples(self, X):
-        """Minus the reconstruction loss of each image: higher means more normal.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C)
-            Images of the fitted shape.
-
-        Returns
-        -------
-        scores : ndarray of shape (n,), float64
-            ``-mean((x - reconstruction(x)) ** 2)`` over the pixels and channels of each image.
-        """
-        images = self._check_images(X)
-        self.module_.eval()
-        return self._scores(images)
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for novel images.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C)
-            Images of the fitted shape.
-
-        Returns
-        -------
-        decision : ndarray of shape (n,)
-            Negative for images scoring below the threshold ``offset_``.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """1 for normal images, -1 for novel ones (``decision_function(X) < 0``).
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C)
-            Images of the fitted shape.
-
-        Returns
-        -------
-        labels : ndarray of shape (n,), int
-            1 (normal) or -1 (novel) for each image.
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)
+    def _batch_scores(self, x):
+        return -per_image_loss(self.module_(x), x)
 
     def reconstruct(self, X):
         """The autoencoder's reconstruction of each image, shaped like the input.
@@ -361,29 +232,6 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
             parts = [tensor_to_images(self.module_(x)) for x in self._batches(images)]
         return np.concatenate(parts).reshape(np.shape(X))
 
-    def torch_score_samples(self, x):
-        """:meth:`score_samples` of a torch batch, differentiable with respect to `x`.
-
-        The detector protocol of :mod:`sknovel.detectors`: explainers that need the
-        gradient of the score (saliency maps, counterfactuals) call this. The model is put
-        in eval mode; its weights are not changed.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (b, C, H, W)
-            Float pixels in [0, 1], channels first, of the fitted (H, W, C); on any device.
-
-        Returns
-        -------
-        scores : torch.Tensor of shape (b,)
-            Minus each image's reconstruction loss, on the device and in the float dtype of
-            `x` (the loss is computed on the model's device and in its precision).
-        """
-        check_is_fitted(self)
-        inputs = self._module_input(x)
-        scores = -per_image_loss(self.module_.eval()(inputs), inputs)
-        return scores.to(x.device, x.dtype)
-
     def torch_reconstruct(self, x):
         """:meth:`reconstruct` of a torch batch, differentiable with respect to `x`.
 
@@ -403,30 +251,17 @@ class ConvAutoencoder(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.module_.eval()(self._module_input(x)).to(x.device, x.dtype)
 
-    def _module_input(self, x):
-        """`x` on the model's device and in its precision."""
-        parameter = next(self.module_.parameters())
-        return x.to(parameter.device, parameter.dtype)
 
-    def _build_modules(self):
-        from sknovel.detectors._lsa import LSAAutoencoder
+class _Split(NamedTuple):
+    """The training images and which of them train and which validate."""
 
-        return {"module_": LSAAutoencoder(**self._network_config)}
+    images: np.ndarray
+    train: np.ndarray
+    validation: np.ndarray
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.requires_fit = True
-        return tags
-
-
-def _epoch_losses(loss, validation_loss):
-    """The losses of an epoch, for the progress bar (the validation loss when there is one)."""
-    losses = {"loss": f"{loss:.5g}"}
-    if validation_loss is not None:
-        losses["validation_loss"] = f"{validation_loss:.5g}"
-    return losses
+    @property
+    def has_validation(self):
+        return len(self.validation) > 0
 
 
 def per_image_loss(reconstruction, x):

@@ -4,24 +4,18 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import math
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
+from sknovel.detectors._base import TorchImageDetector
 from sknovel.utils.corruptions import corrupt
-from sknovel.utils.images import check_image_array, to_unit_float
-from sknovel.utils.progress import progress_bar
-from sknovel.utils.tensors import images_to_tensor, import_torch, resolve_device, torch_seed
-from sknovel.utils.training import (
-    EarlyStopping,
-    NumpyModulePickleMixin,
-    training_batches,
-    validation_split,
-)
+from sknovel.utils.images import to_unit_float
+from sknovel.utils.labels import check_outlier_labels
+from sknovel.utils.tensors import import_torch
+from sknovel.utils.training import training_batches, validation_split
 
 #: Added inside the logarithm of the outlier loss, as in Ruff et al.'s code: it bounds the
 #: loss and its gradient when an outlier is mapped onto the centre.
@@ -34,15 +28,16 @@ HIDDEN_FEATURES = 64
 DEEPEST_SIZE = 8
 
 
-class OutlierExposureDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
+class OutlierExposureDetector(TorchImageDetector):
     """One-class CNN trained with outlier exposure: images mapped far from the centre are novel.
 
     A small convolutional network φ maps each image to a vector; ``fit`` trains it with the
     hypersphere classifier (HSC) loss of Ruff et al., *Rethinking Assumptions in Deep
     Anomaly Detection* (2021), to map normal images near the origin and *auxiliary
     outliers* -- images known not to be normal -- far from it (outlier exposure, Hendrycks
-    et al. 2019). The score of an image is ``-||φ(x)||²``, so, as for every scikit-learn
-    outlier detector, higher means more normal. This is the kind of detector that Liznerski,
+    et al. 2019). The score of an image is ``-||φ(x)||²``, at most 0, so, as for every
+    scikit-learn outlier detector, higher means more normal; ``exp(score)`` is the HSC's
+    probability that the image is normal. This is the kind of detector that Liznerski,
     Varshneya, Calikus et al., *Reimagining Anomalies* (2024), explain with counterfactuals
     (:class:`~sknovel.explain.CounterfactualExplainer`).
 
@@ -157,15 +152,7 @@ class OutlierExposureDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimato
 
     _parameter_constraints = {
         "rep_dim": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "contamination": [Interval(Real, 0, 0.5, closed="both")],
-        "random_state": ["random_state"],
-        "device": "no_validation",  # checked by resolve_device, which names the parameter
-        "verbose": ["verbose"],
+        **TorchImageDetector._parameter_constraints,
     }
 
     def __init__(
@@ -213,62 +200,20 @@ class OutlierExposureDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimato
         self : OutlierExposureDetector
             The fitted detector.
         """
-        torch = import_torch()
-        images = to_unit_float(check_image_array(X))
-        labels = _check_labels(y, len(images))
-        device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
+        return self._fit(X, y)
+
+    def _training_data(self, images, y, rng):
+        images = to_unit_float(images)
+        labels = check_outlier_labels(y, len(images), outlier_name="outlier", min_normal=2)
         normal, outliers = images[labels == 1], images[labels == -1]
-        splits = _Splits(normal, outliers, self.validation_fraction, rng)
-
-        self.input_shape_ = tuple(int(v) for v in images.shape[1:])
         self.n_normal_, self.n_outliers_ = len(normal), len(outliers)
-        self._network_config = {"input_shape": self.input_shape_, "rep_dim": self.rep_dim}
-        with torch.random.fork_rng(devices=[]):  # seed the initialisation, not torch's state
-            torch.manual_seed(torch_seed(rng))
-            module = hsc_network(**self._network_config)
-        self.module_ = module.to(device)
-        self._train(splits, rng)
-        self.module_.eval()
-        scores = self._scores(normal)
-        if not np.all(np.isfinite(scores)):
-            raise ValueError(
-                f"Training diverged: the scores are not finite after {self.n_epochs_} "
-                f"epochs; lower learning_rate (now {self.learning_rate})."
-            )
-        self.offset_ = float(np.percentile(scores, 100 * self.contamination))
-        return self
+        return _Splits(normal, outliers, self.validation_fraction, rng), normal
 
-    def _train(self, splits, rng):
-        torch = import_torch()
-        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate)
-        self.loss_curve_, self.validation_loss_curve_ = [], []
-        has_validation = splits.has_validation
-        stopping = EarlyStopping(self.module_, self.n_iter_no_change, keep_best=has_validation)
-        bar = progress_bar(
-            self.epochs, "OutlierExposureDetector.fit", unit="epoch", verbose=self.verbose
-        )
-        with bar:
-            for epoch in range(1, self.epochs + 1):
-                self.loss_curve_.append(self._train_epoch(splits, optimizer, rng))
-                validation_loss = None
-                if has_validation:
-                    self.module_.eval()
-                    validation_loss = self._validation_loss(splits)
-                    self.validation_loss_curve_.append(validation_loss)
-                bar.set_postfix(_epoch_losses(self.loss_curve_[-1], validation_loss), refresh=False)
-                bar.update(1)
-                monitored = self.loss_curve_[-1] if validation_loss is None else validation_loss
-                if not np.isfinite(monitored):
-                    raise ValueError(
-                        f"Training diverged: the loss is not finite in epoch {epoch}; lower "
-                        f"learning_rate (now {self.learning_rate})."
-                    )
-                if stopping.update(epoch, monitored):
-                    break
-        self.n_epochs_ = epoch
-        optimizer.zero_grad(set_to_none=True)  # the gradients are of no use after training
-        self.best_epoch_ = stopping.restore(epoch)
+    def _network_config_for(self, input_shape):
+        return {"input_shape": input_shape, "rep_dim": self.rep_dim}
+
+    def _new_network(self):
+        return hsc_network(**self._network_config)
 
     def _train_epoch(self, splits, optimizer, rng):
         """One pass over the normal training images, each batch with as many outliers."""
@@ -296,120 +241,8 @@ class OutlierExposureDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimato
         """d(x) = ||φ(x)||² of a (b, C, H, W) batch on the model's device: tensor (b,)."""
         return self.module_(x).pow(2).sum(1)
 
-    def _tensor(self, batch):
-        """(b, H, W, C) uint8 or float images → tensor (b, C, H, W) in the model's precision."""
-        if batch.dtype == np.uint8:
-            batch = to_unit_float(batch)
-        parameter = next(self.module_.parameters())
-        if parameter.dtype == import_torch().float32:
-            return images_to_tensor(batch, parameter.device)
-        # A model switched to another precision (float64 for exact gradients) gets the input
-        # in that precision, not rounded to float32 first.
-        channels_first = np.ascontiguousarray(np.moveaxis(batch, -1, 1))
-        return import_torch().as_tensor(channels_first).to(parameter.device, parameter.dtype)
-
-    def _check_images(self, X):
-        """Validate X against the fitted shape; return it as (n, H, W, C)."""
-        check_is_fitted(self)
-        images = check_image_array(X)
-        if images.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"X has images of shape {images.shape[1:]} (height, width, channels), but "
-                f"OutlierExposureDetector was fitted on {self.input_shape_}."
-            )
-        return images
-
-    def _scores(self, images):
-        """-||φ(x)||² of (n, H, W, C) images, in batches, in eval mode: float64 (n,)."""
-        torch = import_torch()
-        parts = []
-        with torch.no_grad():
-            for start in range(0, len(images), self.batch_size):
-                x = self._tensor(images[start : start + self.batch_size])
-                parts.append(self._distances(x).double().cpu().numpy())
-        return -np.concatenate(parts) if parts else np.empty(0)
-
-    def score_samples(self, X):
-        """Minus the squared norm of each image's representation: higher means more normal.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C)
-            Images of the fitted shape.
-
-        Returns
-        -------
-        scores : ndarray of shape (n,), float64
-            ``-||φ(x)||²``, at most 0; ``exp(score)`` is the HSC's probability that the
-            image is normal.
-        """
-        images = self._check_images(X)
-        self.module_.eval()
-        return self._scores(images)
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for novel images.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C)
-            Images of the fitted shape.
-
-        Returns
-        -------
-        decision : ndarray of shape (n,)
-            Negative for images scoring below the threshold ``offset_``.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """1 for normal images, -1 for novel ones (``decision_function(X) < 0``).
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, H, W) or (n, H, W, C)
-            Images of the fitted shape.
-
-        Returns
-        -------
-        labels : ndarray of shape (n,), int
-            1 (normal) or -1 (novel) for each image.
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)
-
-    def torch_score_samples(self, x):
-        """:meth:`score_samples` of a torch batch, differentiable with respect to `x`.
-
-        The detector protocol of :mod:`sknovel.detectors`: explainers that need the
-        gradient of the score (counterfactuals) call this. The model is put in eval mode;
-        its weights are not changed.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (b, C, H, W)
-            Float pixels in [0, 1], channels first, of the fitted (H, W, C); on any device.
-
-        Returns
-        -------
-        scores : torch.Tensor of shape (b,)
-            ``-||φ(x)||²``, on the device and in the float dtype of `x` (computed on the
-            model's device and in its precision).
-        """
-        check_is_fitted(self)
-        parameter = next(self.module_.parameters())
-        inputs = x.to(parameter.device, parameter.dtype)
-        self.module_.eval()
-        return (-self._distances(inputs)).to(x.device, x.dtype)
-
-    def _build_modules(self):
-        return {"module_": hsc_network(**self._network_config)}
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.requires_fit = True
-        return tags
+    def _batch_scores(self, x):
+        return -self._distances(x)
 
 
 class _Splits:
@@ -490,34 +323,3 @@ def hsc_network(input_shape, rep_dim):
         nn.Linear(HIDDEN_FEATURES, rep_dim, bias=False),
     ]
     return nn.Sequential(*layers)
-
-
-def _check_labels(y, n_images):
-    """`y` as an int array of 1 (normal) and -1 (outlier), one per image; None: all 1."""
-    if y is None:
-        return np.ones(n_images, dtype=int)
-    labels = np.asarray(y)
-    if labels.shape != (n_images,):
-        raise ValueError(
-            f"y must hold one label per image of X, shape ({n_images},): 1 for normal images, "
-            f"-1 for outliers; got shape {labels.shape}."
-        )
-    if labels.dtype.kind not in "iuf" or not np.all(np.isin(labels, (1, -1))):
-        others = sorted({str(v) for v in labels.tolist() if v not in (1, -1)})[:3]
-        raise ValueError(
-            "y must label each image 1 (normal) or -1 (outlier), as scikit-learn's outlier "
-            f"detectors' predict does; got labels of dtype {labels.dtype}, e.g. {others}."
-        )
-    if np.sum(labels == 1) < 2:
-        raise ValueError(
-            f"y must label at least 2 images normal (1); got {int(np.sum(labels == 1))}."
-        )
-    return labels.astype(int)
-
-
-def _epoch_losses(loss, validation_loss):
-    """The losses of an epoch, for the progress bar (the validation loss when there is one)."""
-    losses = {"loss": f"{loss:.5g}"}
-    if validation_loss is not None:
-        losses["validation_loss"] = f"{validation_loss:.5g}"
-    return losses

@@ -153,6 +153,51 @@ def to_unit_float(images, dtype=np.float32):
     return images.astype(dtype, copy=False)
 
 
+def check_fitted_images(X, estimator, *, fitted_attribute=None):
+    """Validate images for a fitted estimator: fitted, valid, and of the shape it was fitted on.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, H, W) or (n, H, W, C)
+    estimator : estimator with ``input_shape_``
+        Raises NotFittedError (from scikit-learn's ``check_is_fitted``) when not fitted.
+    fitted_attribute : str or None, default=None
+        The attribute that shows `estimator` is fitted; None: any learned attribute.
+
+    Returns
+    -------
+    images : ndarray of shape (n, H, W, C)
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, fitted_attribute)
+    images = check_image_array(X)
+    if images.shape[1:] != estimator.input_shape_:
+        raise ValueError(
+            f"X has images of shape {images.shape[1:]} (height, width, channels), but "
+            f"{type(estimator).__name__} was fitted on {estimator.input_shape_}."
+        )
+    return images
+
+
+def image_estimator_tags(tags):
+    """scikit-learn tags of an estimator fitted on image arrays (n, H, W[, C]), not tables.
+
+    Parameters
+    ----------
+    tags : sklearn.utils.Tags
+        The tags from ``super().__sklearn_tags__()``; changed in place.
+
+    Returns
+    -------
+    tags : sklearn.utils.Tags
+    """
+    tags.input_tags.two_d_array = False
+    tags.input_tags.three_d_array = True
+    tags.requires_fit = True
+    return tags
+
+
 def unit_range_problem(values):
     """What keeps float pixels from lying in [0, 1], or "" when they do.
 

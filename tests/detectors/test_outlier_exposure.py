@@ -339,9 +339,9 @@ def test_bad_parameters(params, match):
     [
         (Y[:-1], r"y must hold one label per image of X, shape \(40,\)"),
         (Y[:, None], r"shape \(40,\).*got shape \(40, 1\)"),
-        (np.where(Y == 1, 1, 0), r"1 \(normal\) or -1 \(outlier\).*e\.g\. \['0'\]"),
+        (np.where(Y == 1, 1, 0), r"1 \(normal\) or -1 \(outlier\).*e\.g\. \[0, 0, 0\]"),
         (np.where(Y == 1, "normal", "outlier"), "dtype <U7"),
-        (np.r_[1, -np.ones(39)], "at least 2 images normal"),
+        (np.r_[1, -np.ones(39)], r"labels only 1 image normal \(1\); at least 2 normal images"),
     ],
 )
 def test_bad_labels(y, match):

@@ -10,7 +10,6 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import Bunch, check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from sknovel.explain._base import BaseExplainer
 from sknovel.explain.counterfactuals._detector_score import (
@@ -21,7 +20,12 @@ from sknovel.explain.counterfactuals._detector_score import (
     make_detector_score,
 )
 from sknovel.explain.counterfactuals._pseudo_anomalies import pseudo_anomalies
-from sknovel.utils.images import check_image_array, to_unit_float
+from sknovel.utils.images import (
+    check_fitted_images,
+    check_image_array,
+    to_unit_float,
+)
+from sknovel.utils.labels import check_outlier_labels
 from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import (
     images_to_tensor,
@@ -301,7 +305,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         score = make_detector_score(self.detector)
         X, y = _from_old_call(X, y, X_anomalous)
         images = self._check_training_images(X)
-        labels = _check_labels(y, len(images))
+        labels = check_outlier_labels(y, len(images))
         normal = images[labels == 1]
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
@@ -413,14 +417,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         return last
 
     def _check_images(self, X):
-        check_is_fitted(self, "generator_")
-        images = check_image_array(X)
-        if images.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"X has images of shape {images.shape[1:]} (height, width, channels), but "
-                f"CounterfactualExplainer was fitted on {self.input_shape_}."
-            )
-        return images
+        return check_fitted_images(X, self, fitted_attribute="generator_")
 
     def anomaly_score(self, X):
         """The detector's anomaly score in [0, 1] of each image (above 0.5: anomalous).
@@ -545,31 +542,6 @@ def _ndim(values):
         return np.ndim(values)
     except ValueError:
         return 1
-
-
-def _check_labels(y, n_images):
-    """`y` as an int array of 1 (normal) and -1 (anomalous), one per image; None: all 1."""
-    if y is None:
-        return np.ones(n_images, dtype=int)
-    labels = np.asarray(y)
-    if labels.shape != (n_images,):
-        raise ValueError(
-            f"y must hold one label per image of X, shape ({n_images},): 1 for normal, -1 "
-            f"for anomalous images; got shape {labels.shape}."
-        )
-    valid = labels.dtype.kind in "iuf" and np.all(np.isin(labels, (1, -1)))
-    if not valid:
-        others = [value for value in labels.tolist() if value not in (1, -1)]
-        example = f", e.g. {others[:3]}" if labels.dtype.kind != "b" and others else ""
-        raise ValueError(
-            "y must label each image 1 (normal) or -1 (anomalous), as scikit-learn's outlier "
-            f"detectors' predict does; got labels of dtype {labels.dtype}{example}."
-        )
-    if not np.any(labels == 1):
-        raise ValueError(
-            "y labels no image normal (1); the explainer needs normal images to learn from."
-        )
-    return labels.astype(int)
 
 
 def _as_float(images):

@@ -19,6 +19,7 @@ from sknovel.features.inputs import featurizer_files_mode, featurizer_input_size
 from sknovel.utils.images import (
     check_image_array,
     files_mode,
+    image_estimator_tags,
     is_path_sequence,
     iter_image_batches,
     load_image,
@@ -742,11 +743,7 @@ class UCInverter(NumpyModulePickleMixin, BaseExplainer):
         return {"module_": UCDecoder(**self._network_config)}
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.requires_fit = True
-        return tags
+        return image_estimator_tags(super().__sklearn_tags__())
 
 
 def _featurizer_width(featurizer):
