@@ -315,7 +315,7 @@ def build_parser():
         "--invert",
         action="store_true",
         help="with CNN features: also train an up-convolutional decoder on the collection "
-        "(about 5 minutes for 1 500 images on 2 cores) and draw each explained pick, what "
+        "(about 4 minutes for 1 500 images on 2 cores) and draw each explained pick, what "
         "was expected and what was new as images, as Lee, Wagstaff et al. (2018) do",
     )
     discover.add_argument(

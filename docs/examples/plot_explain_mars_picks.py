@@ -82,11 +82,14 @@ print(
 # --------------------------------
 # Each row: the pick; its features decoded ("Inverted"); the part the model of the earlier
 # picks expected, x̂, decoded; the novel part e, decoded on top of the mean training features
-# (the average image plus the novelty); and where the novelty lies. The heatmap is occlusion:
-# a window a quarter of the image wide slides over the pick, is replaced with a blurred copy,
-# and every pixel gets the mean score drop of the windows covering it. Occlusion is the
-# default because it was the most faithful method on DEMUD's first 20 picks of the full Mars
-# set (20 of 20 picks; integrated gradients 18, SmoothGrad 14;
+# (the average image plus the novelty: it is not centred on grey, and the note under the
+# column says so); and where the novelty lies. The heatmap is occlusion: a window a quarter
+# of the image wide slides over the pick and is replaced with a blurred copy; the colour of
+# a pixel is the **share of the pick's novelty score removed** by hiding a window that
+# covers it (the largest such share, smoothed; 1 would be all of the novelty). Each heatmap
+# runs from 0 (dark) to its own largest share (brightest), which its colour bar gives.
+# Occlusion is the default because it was the most faithful method on DEMUD's first 20
+# picks of the full Mars set (20 of 20 picks; integrated gradients 18, SmoothGrad 15;
 # ``benchmarks/novelty_map_faithfulness.py``).
 novelty = NoveltyMap.from_pipeline(pipe)
 display = ExplanationDisplay.from_explanation(

@@ -158,7 +158,7 @@ def counterfactual_frechet_distance(counterfactuals, normal, *, featurizer=None)
 
     Parameters
     ----------
-    counterfactuals : array-like of shape (n, K, *image shape) or (m, *image shape)
+    counterfactuals : array-like of shape (n, K, ...) or (m, ...)
         Generated images, e.g. ``explain(X).counterfactuals``; all of them count (the
         leading axes are flattened). The image shape is that of `normal`: (H, W) or
         (H, W, C). uint8 in [0, 255] or float in [0, 1].

@@ -1,5 +1,5 @@
 """The report's pictures, drawn without matplotlib: PNG files of images and heatmaps, and the
-discovery curve as SVG.
+discovery curve and the legends of the pictures as SVG.
 
 Images are encoded with Pillow (a core dependency); the curve is written as SVG text, so a
 report needs neither matplotlib nor a display.
@@ -92,8 +92,19 @@ def heat_colours(values):
     return ((1 - frac) * _HEAT_COLOURS[low] + frac * _HEAT_COLOURS[low + 1]) / 255
 
 
+def heat_top(heat):
+    """The value drawn brightest in a heatmap's overlay: its largest value, at least 0."""
+    heat = np.nan_to_num(np.asarray(heat, dtype=np.float64))
+    return max(float(heat.max()), 0.0) if heat.size else 0.0
+
+
 def heatmap_overlay(image, heat):
-    """The heatmap, scaled per image, drawn over a grey copy of the image.
+    """The heatmap drawn over a grey copy of the image, from 0 (dark) to its largest value.
+
+    One sign convention for every map: larger = more of the novelty. Values at or below 0
+    (hiding the region removes none of the novelty, or adds some) are drawn darkest, the
+    map's largest value (:func:`heat_top`) brightest, so a colour bar from 0 to that value
+    reads the picture.
 
     Parameters
     ----------
@@ -109,8 +120,104 @@ def heatmap_overlay(image, heat):
     grey = image if image.ndim == 2 else image @ np.array([0.299, 0.587, 0.114])
     if grey.shape != np.shape(heat):
         raise ValueError(f"heat has shape {np.shape(heat)} but the image {grey.shape}.")
-    colours = heat_colours(unit_range(heat))
+    heat = np.nan_to_num(np.asarray(heat, dtype=np.float64))
+    top = heat_top(heat)
+    colours = heat_colours(heat / top if top > 0 else np.zeros_like(heat))
     return (1 - HEAT_ALPHA) * grey[..., np.newaxis] + HEAT_ALPHA * colours
+
+
+# --- legends ------------------------------------------------------------------------------
+
+
+def _ramp_svg(stops, *, width, label_lines, ticks, title, gradient_id):
+    """A horizontal colour ramp with ticks below it and a label beside it, as SVG text.
+
+    `stops` are (offset in [0, 1], CSS colour); `ticks` (offset in [0, 1], text);
+    `gradient_id` names the gradient in the page (the same for every ramp of one kind, so
+    that two copies on a page agree).
+    """
+    bar_w, bar_h, left, top = 150, 14, 8, 4
+    gradient = "".join(
+        f'<stop offset="{offset:.3f}" stop-color="{colour}"/>' for offset, colour in stops
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + bar_h + 38}" '
+        f'role="img" font-family="sans-serif" font-size="12">',
+        f"<title>{html.escape(title)}</title>",
+        f'<defs><linearGradient id="{gradient_id}">{gradient}</linearGradient></defs>',
+    ]
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{bar_w}" height="{bar_h}" '
+        f'fill="url(#{gradient_id})" stroke="#444"/>'
+    )
+    for offset, tick in ticks:
+        x = left + bar_w * offset
+        anchor = "start" if offset == 0 else "end" if offset == 1 else "middle"
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + bar_h + 5}" '
+            f'stroke="#222" stroke-width="1.5"/>'
+            f'<text x="{x:.1f}" y="{top + bar_h + 18}" text-anchor="{anchor}">'
+            f"{html.escape(tick)}</text>"
+        )
+    for row, line in enumerate(label_lines):
+        parts.append(
+            f'<text x="{left + bar_w + 12}" y="{top + 12 + 16 * row}">{html.escape(line)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def heat_colour_bar_svg(label_lines, *, low="0", high="largest", width=520):
+    """The heatmaps' colour bar (as drawn by :func:`heatmap_overlay`), as SVG text.
+
+    Parameters
+    ----------
+    label_lines : sequence of str
+        What the colours mean, one line each, written beside the bar.
+    low, high : str, default="0", "largest"
+        Texts of the bar's two ends.
+    width : int, default=520
+        Width in CSS pixels.
+
+    Returns
+    -------
+    svg : str
+    """
+    stops = [
+        (i / (len(_HEAT_COLOURS) - 1), "#{:02x}{:02x}{:02x}".format(*map(int, colour)))
+        for i, colour in enumerate(_HEAT_COLOURS)
+    ]
+    return _ramp_svg(
+        stops,
+        width=width,
+        label_lines=label_lines,
+        ticks=[(0.0, low), (1.0, high)],
+        title="Colour bar of the Where pictures",
+        gradient_id="sknovel-heat-ramp",
+    )
+
+
+def novel_grey_bar_svg(label_lines, *, width=520):
+    """The legend of a residual drawn around mid-grey: black, mid-grey at 0, white.
+
+    Parameters
+    ----------
+    label_lines : sequence of str
+        What the greys mean, one line each, written beside the bar.
+    width : int, default=520
+
+    Returns
+    -------
+    svg : str
+    """
+    return _ramp_svg(
+        [(0.0, "#000000"), (0.5, "#808080"), (1.0, "#ffffff")],
+        width=width,
+        label_lines=label_lines,
+        ticks=[(0.0, "less"), (0.5, "0"), (1.0, "more")],
+        title="Grey scale of the Novel pictures",
+        gradient_id="sknovel-grey-ramp",
+    )
 
 
 # --- the discovery curve ----------------------------------------------------------------

@@ -13,14 +13,27 @@ import html
 
 from sknovel.utils.text import escape_controls
 
+from ._figures import heat_colour_bar_svg, heat_top, novel_grey_bar_svg
+
 #: Column titles of a pick's pictures, in the order they are shown, with what each shows.
 PICTURES = {
     "selection": ("Selection", "the picked image, as the features saw it"),
     "inverted": ("Inverted", "the pick's own features, decoded back into an image"),
     "expected": ("Expected", "what the model of the earlier picks expected"),
     "novel": ("Novel", "what was new: the part the model did not expect"),
-    "where": ("Where", "where in the image the novelty lies (bright = more)"),
+    "where": ("Where", "where in the image the novelty lies (brighter = more; see its colour bar)"),
 }
+
+#: What the colours of the Where pictures mean: of NoveltyMap's occlusion maps, and of the
+#: squared residuals drawn with pixel features (lines of the colour bar's label).
+HEAT_MEANING = (
+    "share of the pick's novelty score removed",
+    "when this region is hidden (1 = all of it)",
+)
+PIXEL_HEAT_MEANING = (
+    "each pixel's part of the novelty score:",
+    "its squared difference from Expected",
+)
 
 #: Rows of the compact list of picks after the explained ones.
 LISTED_PICKS = 20
@@ -39,7 +52,10 @@ STYLE = """
 .sknovel-report .summary th,.sknovel-report .list th{border-bottom:1px solid #999}
 .sknovel-report tr.pick{border-top:1px solid #ddd}
 .sknovel-report figure{margin:0;text-align:center}
-.sknovel-report figcaption{font-size:.8em;color:#555}
+.sknovel-report figcaption{font-size:.85em;color:#333;line-height:1.2}
+.sknovel-report figcaption .scale{font-size:.9em;color:#555;font-variant-numeric:tabular-nums}
+.sknovel-report .legend{display:flex;flex-wrap:wrap;gap:.2em 2em;margin:.2em 0 .6em}
+.sknovel-report .legend p{margin:.1em 0;max-width:36em}
 .sknovel-report img.picture{width:112px;height:112px;object-fit:contain;
  image-rendering:pixelated;background:#f3f3f3}
 .sknovel-report .name{font-family:ui-monospace,monospace;word-break:break-all;max-width:18em}
@@ -173,7 +189,57 @@ def how_to_read(report):
                 "CNN features are not images: what was expected and what was new can only "
                 "be drawn by a decoder trained on the collection (the command's --invert)."
             )
-    return "<h2>How to read this</h2>\n<p>" + " ".join(parts) + "</p>"
+    return "<h2>How to read this</h2>\n<p>" + " ".join(parts) + "</p>" + legends(kinds)
+
+
+def drawn_from_pixels(kinds):
+    """Whether a pick's pictures are pixel features' own: Expected without a decoder."""
+    return "expected" in kinds and "inverted" not in kinds
+
+
+def legends(kinds):
+    """The legends of the Where and Novel pictures (those present in `kinds`), as HTML."""
+    blocks = []
+    if "where" in kinds:
+        pixels = drawn_from_pixels(kinds)
+        meaning = (
+            "its part of the pick's novelty score, its squared difference from Expected "
+            "(summed over colour channels)"
+            if pixels
+            else "the share of the pick's novelty score removed when the region around it is "
+            "hidden (the largest for a window a quarter of the image wide that covers it, "
+            "replaced by a blur of itself; 1 would be all of the novelty)"
+        )
+        blocks.append(
+            '<div class="legend-where">'
+            + heat_colour_bar_svg(PIXEL_HEAT_MEANING if pixels else HEAT_MEANING)
+            + f"<p><i>Where</i>: the colour of a pixel is {meaning}. Dark: none of it (or "
+            "less than none); each picture runs from 0 to its own largest value, written "
+            "under it, and is drawn half-transparent over a grey copy of the pick.</p></div>"
+        )
+    if "novel" in kinds:
+        blocks.append(novel_legend(kinds))
+    return f'\n<div class="legend">{"".join(blocks)}</div>' if blocks else ""
+
+
+def novel_legend(kinds):
+    """How to read the Novel pictures: a residual around mid-grey, or a decoder's drawing."""
+    if drawn_from_pixels(kinds):
+        lines = ("mid-grey (0): as expected; brighter or", "darker: more or less than expected")
+        return (
+            '<div class="legend-novel">'
+            + novel_grey_bar_svg(lines)
+            + "<p><i>Novel</i>: the pick minus Expected, drawn around mid-grey: mid-grey is "
+            "0 (the pixel is as expected), brighter means more than expected and darker less, "
+            "per colour channel (a tint: more of that colour), scaled to the largest "
+            "difference among the pictured picks.</p></div>"
+        )
+    return (
+        '<div class="legend-novel"><p><i>Novel</i>: the decoder\'s drawing of the '
+        "collection's average features plus the pick's novel part (its features minus the "
+        "expected ones). It is not centred on grey: it is the average image changed by what "
+        "was new, so what differs from the collection's average look is the novelty.</p></div>"
+    )
 
 
 def picks_section(report, source, link, files):
@@ -198,7 +264,7 @@ def pick_row(report, pick, source, link):
     figures = "".join(
         f'<td><figure><img class="picture" src="{text(source(pick, kind))}" '
         f'alt="{PICTURES[kind][0]} of pick {pick.rank}"><figcaption>{PICTURES[kind][0]}'
-        "</figcaption></figure></td>"
+        f"{_scale(pick, kind)}</figcaption></figure></td>"
         for kind in PICTURES
         if kind in pick.pictures
     )
@@ -206,6 +272,13 @@ def pick_row(report, pick, source, link):
         f'<tr class="pick" id="pick-{pick.rank}"><td>{pick.rank}</td><td>{thumbnail}</td>'
         f"<td>{_item(report, pick)}</td>{figures}</tr>"
     )
+
+
+def _scale(pick, kind):
+    """Under a Where picture: the values its colours run between (see the colour bar)."""
+    if kind != "where":
+        return ""
+    return f'<br><span class="scale">0 to {heat_top(pick.pictures[kind]):.2g}</span>'
 
 
 def _item(report, pick):

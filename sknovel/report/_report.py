@@ -201,7 +201,7 @@ shape (n, d)
             With CNN features, also train a decoder from features to images on the
             collection (:class:`~sknovel.explain.UCInverter`, 64 px) and draw what was
             expected and what was new as images. Its epochs follow the collection's size
-            (60 up to 500 images, then about 30 000 image passes, at least 20): about 5
+            (60 up to 500 images, then about 30 000 image passes, at least 20): about 4
             minutes on 2 CPU cores for 1 500 images.
         random_state : int, default=0
             Seeds random selection and the decoder.

@@ -91,23 +91,97 @@ def test_integrated_gradients_are_complete(baseline):
         assert heat.sum() == pytest.approx(expected, rel=1e-4)
 
 
-def test_occlusion_is_the_mean_drop_of_the_windows_covering_each_pixel():
+def test_occlusion_is_the_smoothed_largest_share_of_the_windows_hiding_each_pixel():
+    from scipy.ndimage import gaussian_filter
+
     pixels, demud = fitted()
     novelty = NoveltyMap(pixels, demud, window=0.5, stride=0.5, baseline="mean")
-    heat = novelty.explain(IMAGES, positions=[3]).maps[0]
+    result = novelty.explain(IMAGES, positions=[3])
+    assert result.map_unit == "share of the novelty score removed when this region is hidden"
     image = IMAGES[demud.ranking_[3]]
     filler = removal_baseline(image, "mean")
     full = pick_score(pixels, demud, 3, image)[0]
-    total, count = np.zeros((8, 6)), np.zeros((8, 6))
+    largest = np.full((8, 6), -np.inf)
     for top in (0, 2, 4, 5):  # window 3 (half of 6), step 2, last window flush with the edge
         for left in (0, 2, 3):
             occluded = image.copy()
             occluded[top : top + 3, left : left + 3] = filler[top : top + 3, left : left + 3]
-            total[top : top + 3, left : left + 3] += (
-                full - pick_score(pixels, demud, 3, occluded)[0]
-            )
-            count[top : top + 3, left : left + 3] += 1
-    np.testing.assert_allclose(heat, total / count, rtol=1e-5, atol=1e-7)
+            share = 1 - pick_score(pixels, demud, 3, occluded)[0] / full
+            region = largest[top : top + 3, left : left + 3]
+            np.maximum(region, share, out=region)
+    expected = gaussian_filter(largest, sigma=2 / 4, mode="nearest")  # a quarter of a step
+    np.testing.assert_allclose(result.maps[0], expected, rtol=1e-5, atol=1e-7)
+
+
+def novel_square_collection(top, left, square, side, n_images=40):
+    """Grey images of noise around 0.5; the last has a bright square (side `square`) at
+    (top, left), which is all its novelty. (pixels, demud, images), the square picked first."""
+    rng = np.random.default_rng(1)
+    images = 0.5 + 0.02 * rng.standard_normal((n_images, side, side))
+    images[-1, top : top + square, left : left + square] = 1.0
+    pixels = PixelFeaturizer().fit(images)
+    demud = Demud(2, n_selections=1, init="mean").fit(pixels.transform(images))
+    assert demud.ranking_[0] == n_images - 1
+    return pixels, demud, images
+
+
+def largest_step(heat):
+    """The largest difference between neighbouring pixels."""
+    return max(np.abs(np.diff(heat, axis=0)).max(), np.abs(np.diff(heat, axis=1)).max())
+
+
+def old_blocky_occlusion(pixels, demud, images, starts, side):
+    """The map before issue 15 (in shares): each pixel the mean share of the windows
+    (`side` wide, at `starts` along both axes) that cover it."""
+    score_fn = NoveltyMap(pixels, demud).score_function(
+        demud.selection_models(pixels.transform(images), [0])[0]
+    )
+    full = score_fn(images[-1:])[0]
+    total, count = np.zeros(images.shape[1:]), np.zeros(images.shape[1:])
+    for top in starts:
+        for left in starts:
+            hidden = images[-1].copy()
+            hidden[top : top + side, left : left + side] = 0.5
+            share = 1 - score_fn(hidden[np.newaxis])[0] / full
+            total[top : top + side, left : left + side] += share
+            count[top : top + side, left : left + side] += 1
+    return total / count
+
+
+def test_occlusion_of_a_novel_square_peaks_there_smoothly_with_a_share_near_one():
+    pixels, demud, images = novel_square_collection(24, 48, square=24, side=96)
+    # Windows of 24 pixels with steps of 12: the window at (24, 48) hides exactly the square.
+    heat = NoveltyMap(pixels, demud, baseline=0.5).explain(images).maps[0]
+    row, column = np.unravel_index(np.argmax(heat), heat.shape)
+    assert 24 <= row < 48 and 48 <= column < 72
+    # Hiding the square removes (nearly) all of the novelty, and the map says so inside it.
+    assert heat[36, 60] > 0.95 and heat.max() == pytest.approx(heat[36, 60], rel=1e-3)
+    assert heat.min() > -0.05  # hiding noise far from the square removes nothing
+    old = old_blocky_occlusion(pixels, demud, images, range(0, 73, 12), 24)
+    assert old[36, 60] < 0.6  # the mean over the covering windows understated it
+    # Smooth: no step edges at the windows' borders.
+    assert largest_step(heat) < 0.3 * largest_step(old)
+
+
+def test_occlusion_maps_have_no_step_edges_at_window_borders():
+    # Windows side by side (stride 1): the old map was one flat block per window, with
+    # steps as high as the square's share at its borders.
+    pixels, demud, images = novel_square_collection(9, 18, square=9, side=36)
+    heat = NoveltyMap(pixels, demud, window=0.25, stride=1.0, baseline=0.5).explain(images)
+    heat = heat.maps[0]
+    old = old_blocky_occlusion(pixels, demud, images, (0, 9, 18, 27), 9)
+    assert largest_step(old) > 0.9
+    assert largest_step(heat) < 0.25 * largest_step(old)
+    assert np.unravel_index(np.argmax(heat), heat.shape) == (13, 22)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "integrated_gradients", "gradient"])
+def test_every_method_says_what_its_values_mean(method):
+    from sknovel.explain.heatmaps._novelty_map import MAP_UNITS
+
+    pixels, demud = fitted()
+    result = NoveltyMap(pixels, demud, method=method, n_steps=2).explain(IMAGES, [0])
+    assert isinstance(result.map_unit, str) and result.map_unit == MAP_UNITS[method]
 
 
 def test_smoothgrad_is_reproducible_and_greyscale_images_work():

@@ -10,6 +10,7 @@ scaled to cover, centre crop), so that every map of one call has the same shape;
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import ndimage
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -27,6 +28,13 @@ from sknovel.utils.tensors import import_torch
 
 METHODS = ("occlusion", "integrated_gradients", "smoothgrad", "gradient")
 GRADIENT_METHODS = METHODS[1:]  # those that need featurizer.torch_transform
+#: What a map's values mean, by method (``explain(...).map_unit``; colour bar labels).
+MAP_UNITS = {
+    "occlusion": "share of the novelty score removed when this region is hidden",
+    "integrated_gradients": "part of the novelty score lost from the image to the baseline",
+    "smoothgrad": "mean absolute gradient of the novelty score (per unit of pixel value)",
+    "gradient": "absolute gradient of the novelty score (per unit of pixel value)",
+}
 
 
 class NoveltyMap(BaseExplainer):
@@ -34,24 +42,30 @@ class NoveltyMap(BaseExplainer):
 
     A DEMUD pick's score is the squared residual ``||(f(x) - μ) - UᵀU(f(x) - μ)||²`` of its
     features f(x) under the model it was selected under. A heatmap gives every pixel its
-    share of that score:
+    share of that score. For every method larger means more of the novelty; each has its
+    own unit, which ``explain`` returns as ``map_unit`` (for a colour bar's label):
 
     * ``"occlusion"``: slide a window over the image, replace it with the `baseline`, and
-      credit each pixel with the mean score drop of the windows that cover it (needs only
-      ``featurizer.transform``);
+      record the **share of the pick's score removed** by hiding it: (score - score with
+      the window hidden) / score, 1 when hiding the window removes all the novelty, 0 when
+      it removes none, negative when hiding it makes the image more novel. Each pixel gets
+      the largest share among the windows that hide it, smoothed by a Gaussian (standard
+      deviation a quarter of the window step), so the map is at the image's resolution
+      without the windows' blocks, and inside the most novel window it reads that
+      window's share. Needs only ``featurizer.transform``.
     * ``"integrated_gradients"`` (Sundararajan et al. 2017): the input times the gradient
       averaged along the straight path from the baseline image (needs a differentiable
-      featurizer: ``featurizer.torch_transform``);
+      featurizer: ``featurizer.torch_transform``); in score units, summing over the image
+      to the score lost from the image to the baseline.
     * ``"smoothgrad"`` (Smilkov et al. 2017): the absolute gradient averaged over noisy
-      copies;
-    * ``"gradient"``: the plain absolute gradient.
+      copies, in score per unit of pixel value.
+    * ``"gradient"``: the plain absolute gradient, in score per unit of pixel value.
 
-    Maps of all methods are summed over colour channels
-    (:func:`~sknovel.explain._base.reduce_channels`, the reduction of every sknovel map), so
-    that maps of different methods are on one scale: an integrated-gradients map still sums
-    to the score difference it explains, and a gradient map is the sum of the per-channel
-    absolute gradients. Occlusion removes all channels of a pixel at once and has none to
-    reduce.
+    The gradient methods' maps are summed over colour channels
+    (:func:`~sknovel.explain._base.reduce_channels`, the reduction of every sknovel map): an
+    integrated-gradients map still sums to the score difference it explains, and a gradient
+    map is the sum of the per-channel absolute gradients. Occlusion removes all channels of
+    a pixel at once and has none to reduce.
 
     Parameters
     ----------
@@ -205,13 +219,16 @@ class NoveltyMap(BaseExplainer):
         -------
         result : Bunch
             ``maps`` (k, H, W) float64, larger = more of the pick's novelty, (H, W) as
-            described under `size`; ``images`` (k, H, W, C) float in [0, 1], the picked
-            images the maps were computed on (draw the maps over these); ``positions``;
-            ``indices`` (the picked rows of `X`); ``scores`` (each pick's score
-            recomputed from its image as explained: equal to ``ranker.scores_`` up to
-            rounding when the image was not resized; when it was, up to resampling and, for
-            a CNN whose ``crop_size`` x 256 / 224 - ``crop_size`` is odd, a half-pixel
-            difference in where the centre lies (exact geometry at the default 224).
+            described under `size`; ``map_unit``, a str saying what the values of the maps
+            mean (for occlusion: the share of the pick's score removed when a window around
+            the pixel is hidden; see the class description); ``images``
+            (k, H, W, C) float in [0, 1], the picked images the maps were computed on (draw
+            the maps over these); ``positions``; ``indices`` (the picked rows of `X`);
+            ``scores`` (each pick's score recomputed from its image as explained: equal to
+            ``ranker.scores_`` up to rounding when the image was not resized; when it was,
+            up to resampling and, for a CNN whose ``crop_size`` x 256 / 224 - ``crop_size``
+            is odd, a half-pixel difference in where the centre lies (exact geometry at the
+            default 224).
         """
         self._check()
         if features is None:
@@ -237,6 +254,7 @@ class NoveltyMap(BaseExplainer):
             maps.append(compute_map(self, image.astype(np.float64), model))
         return Bunch(
             maps=np.stack(maps),
+            map_unit=MAP_UNITS[self.method],
             images=pictures,
             positions=np.array(positions),
             indices=indices,
@@ -334,11 +352,19 @@ def _occlusion_map(novelty_map, image, model):
     score_fn = novelty_map.score_function(model)
     full = score_fn(image[np.newaxis])[0]
     drops = full - score_fn(variants)
-    total, count = np.zeros((height, width)), np.zeros((height, width))
-    for drop, (top, left) in zip(drops, windows):
-        total[top : top + side, left : left + side] += drop
-        count[top : top + side, left : left + side] += 1
-    return total / count
+    shares = drops / full if full > 0 else np.zeros_like(drops)
+    # Each pixel gets the largest share among the windows that hide it, smoothed with a
+    # Gaussian a quarter of a step wide so that the windows' borders are no step edges.
+    # Measured on DEMUD's first 20 Mars picks (benchmarks/novelty_map_faithfulness.py), the
+    # smoothed maximum is as faithful as the old blocky mean over the covering windows
+    # (removal test 20/20 for both, deletion AUC 0.684 against 0.692), while a smoothed
+    # mean (0.704) and windows' shares interpolated bilinearly from their centres (0.714)
+    # are less so: the maximum keeps the whole of the most novel window on top.
+    largest = np.full((height, width), -np.inf)
+    for share, (top, left) in zip(shares, windows):
+        region = largest[top : top + side, left : left + side]
+        np.maximum(region, share, out=region)
+    return ndimage.gaussian_filter(largest, sigma=step / 4, mode="nearest")
 
 
 def _integrated_gradients_map(novelty_map, image, model):
