@@ -10,6 +10,7 @@ validate = pytest.importorskip("numpydoc.validate").validate
 PUBLIC_MODULES = [
     "sknovel",
     "sknovel.datasets",
+    "sknovel.detectors",
     "sknovel.explain",
     "sknovel.features",
     "sknovel.metrics",

@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch")
 
 from sknovel.utils.tensors import mkldnn_enabled  # noqa: E402
 
-TRAINERS = ("ConvAutoencoder", "UCInverter", "CounterfactualExplainer")
+TRAINERS = ("ConvAutoencoder", "OutlierExposureDetector", "UCInverter", "CounterfactualExplainer")
 #: Seconds one trainer's process may take, all four settings together (10-25 s here).
 TIMEOUT = 240
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ import sys
 import numpy as np
 import torch
 
-from sknovel.detectors import ConvAutoencoder
+from sknovel.detectors import ConvAutoencoder, OutlierExposureDetector
 from sknovel.explain import CounterfactualExplainer, UCInverter
 from sknovel.features import PixelFeaturizer
 from sknovel.utils.tensors import mkldnn_enabled, torch_threads
@@ -61,6 +61,7 @@ if trainer == "CounterfactualExplainer":
         detector = autoencoder()  # trained in every setting by the ConvAutoencoder test
 TRAIN = {
     "ConvAutoencoder": autoencoder,
+    "OutlierExposureDetector": lambda: OutlierExposureDetector(**COMMON).fit(IMAGES),
     "UCInverter": lambda: UCInverter(PixelFeaturizer(), image_size=8, width=8, **COMMON).fit(
         IMAGES
     ),
@@ -225,6 +226,15 @@ def _autoencoder_training(images):
     return lambda: _train_autoencoder(images)
 
 
+def _outlier_exposure_training(images):
+    from sknovel.detectors import OutlierExposureDetector
+
+    detector = OutlierExposureDetector(
+        epochs=1, validation_fraction=0, batch_size=len(images), random_state=0, device="cpu"
+    )
+    return lambda: detector.fit(images)
+
+
 def _uc_inverter_training(images):
     from sknovel.explain import UCInverter
     from sknovel.features import PixelFeaturizer
@@ -247,7 +257,13 @@ def _counterfactual_training(images):
 
 
 @pytest.mark.parametrize(
-    "training", [_autoencoder_training, _uc_inverter_training, _counterfactual_training]
+    "training",
+    [
+        _autoencoder_training,
+        _outlier_exposure_training,
+        _uc_inverter_training,
+        _counterfactual_training,
+    ],
 )
 def test_no_trainer_calls_a_strided_pointwise_convolution(training, one_torch_thread):
     images = np.random.default_rng(0).random((8, 28, 28)).astype(np.float32)
