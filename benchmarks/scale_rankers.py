@@ -26,6 +26,7 @@ clusters rarer), so neither is ever whole in this process's memory.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -128,18 +129,11 @@ def memmap_child(args):
 
     one_pass()  # first touch: reading the file into the page cache is not a pass
     passes = [one_pass() for _ in range(3)]
-    stamps = {}
-
-    class TimedDemud(Demud):
-        def _progress(self, verb):
-            return lambda n_picked, n_selections, score: stamps.__setitem__(
-                n_picked, time.perf_counter()
-            )
-
     start = time.perf_counter()
-    demud = TimedDemud(
-        n_components=args.n_components, n_selections=args.n_selections, init="svd"
-    ).fit(X)
+    with pick_times() as stamps:
+        demud = Demud(
+            n_components=args.n_components, n_selections=args.n_selections, init="svd"
+        ).fit(X)
     fit_seconds = time.perf_counter() - start
     passes += [one_pass() for _ in range(2)]
     warmup = args.warmup_selections
@@ -186,6 +180,29 @@ def memmap_run(args):
     return result
 
 
+@contextlib.contextmanager
+def pick_times():
+    """``{n_picked: time.perf_counter()}`` of every pick of the Demud fits inside the block.
+
+    Installed as the pick callback Demud's fit runs with (the one its progress bar uses).
+    """
+    from sknovel.rankers import _demud
+
+    stamps, original = {}, _demud.pick_progress
+
+    @contextlib.contextmanager
+    def stamping(description, n_selections, verbose):
+        yield lambda n_picked, n_selections, score: stamps.__setitem__(
+            n_picked, time.perf_counter()
+        )
+
+    _demud.pick_progress = stamping
+    try:
+        yield stamps
+    finally:
+        _demud.pick_progress = original
+
+
 # --- b. LocalCluster ---------------------------------------------------------------------
 
 
@@ -197,19 +214,11 @@ def per_pick_seconds(X, args, repeats=3):
     """
     from sknovel import Demud
 
-    stamps = {}
-
-    class TimedDemud(Demud):
-        def _progress(self, verb):
-            return lambda n_picked, n_selections, score: stamps.__setitem__(
-                n_picked, time.perf_counter()
-            )
-
     best, ranking = np.inf, None
     last, first = args.cluster_selections, args.cluster_warmup
     for _ in range(repeats):
-        stamps.clear()
-        fitted = TimedDemud(n_components=args.n_components, n_selections=last).fit(X)
+        with pick_times() as stamps:
+            fitted = Demud(n_components=args.n_components, n_selections=last).fit(X)
         best = min(best, (stamps[last] - stamps[first]) / (last - first))
         ranking = fitted.ranking_
     return best, ranking
@@ -269,18 +278,10 @@ def timed_picks(X, n_components, last, first, repeats=3):
     """Seconds per pick first+1..last of ``Demud.fit(X)`` (fastest of `repeats`), ranking."""
     from sknovel import Demud
 
-    stamps = {}
-
-    class TimedDemud(Demud):
-        def _progress(self, verb):
-            return lambda n_picked, n_selections, score: stamps.__setitem__(
-                n_picked, time.perf_counter()
-            )
-
     best, ranking = np.inf, None
     for _ in range(repeats):
-        stamps.clear()
-        ranking = TimedDemud(n_components=n_components, n_selections=last).fit(X).ranking_
+        with pick_times() as stamps:
+            ranking = Demud(n_components=n_components, n_selections=last).fit(X).ranking_
         best = min(best, (stamps[last] - stamps[first]) / (last - first))
     return best, ranking
 
