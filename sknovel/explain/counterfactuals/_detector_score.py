@@ -81,6 +81,30 @@ def protocol_anomaly_score(detector, x, scale):
     return -torch.expm1(-loss.clamp(min=0) / scale)
 
 
+#: Probabilities are kept in [EPSILON, 1 - EPSILON] before their logarithm where they are
+#: given as probabilities (a module or callable detector).
+EPSILON = 1e-6
+
+
+def protocol_log_probabilities(detector, x, scale):
+    """log φ(x) and log(1 − φ(x)) of :func:`protocol_anomaly_score`, from the loss d itself.
+
+    log(1 − φ) = −max(d, 0) / s exactly, with its gradient however anomalous the image: a
+    confident detector (an outlier-exposure one) gives most anomalies a φ that rounds to 1
+    in float32, where the logarithm of a clipped probability has no gradient at all.
+    log φ = log(1 − exp(−max(d, 0) / s)), its argument kept at least EPSILON.
+    """
+    torch = import_torch()
+    loss = -detector.torch_score_samples(x)
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(
+            f"detector.torch_score_samples must return a torch tensor; it returned a "
+            f"{type(loss).__name__}."
+        )
+    units = loss.clamp(min=0) / scale
+    return torch.log(-torch.expm1(-units.clamp(min=EPSILON))), -units
+
+
 class DetectorScore:
     """φ: (n, C, H, W) tensor in [0, 1] → (n,) anomaly score in [0, 1], differentiable.
 
@@ -112,6 +136,20 @@ class DetectorScore:
                 "not a torch tensor, so its score cannot be differentiated."
             )
         return scores.to(x.device, torch.float32)
+
+    def log_probabilities(self, x):
+        """log φ(x) and log(1 − φ(x)), each of shape (n,), for the binary cross-entropy.
+
+        For a protocol detector from its loss (:func:`protocol_log_probabilities`), so that
+        the gradient does not vanish where φ rounds to 1; otherwise the logarithms of φ
+        clipped to [EPSILON, 1 - EPSILON].
+        """
+        torch = import_torch()
+        if self.scale is not None:
+            log_score, log_complement = protocol_log_probabilities(self.detector, x, self.scale)
+            return log_score.to(x.device, torch.float32), log_complement.to(x.device, torch.float32)
+        score = self(x).clamp(EPSILON, 1 - EPSILON)
+        return score.log(), (1 - score).log()
 
     @contextlib.contextmanager
     def frozen(self):

@@ -5,16 +5,22 @@ from sknovel.utils.tensors import import_torch
 torch = import_torch()
 F = torch.nn.functional
 
-#: Probabilities are clipped to [EPSILON, 1 - EPSILON] before their logarithm.
-EPSILON = 1e-6
 #: Adam's β of all three networks.
 BETAS = (0.5, 0.999)
 
 
-def binary_cross_entropy(probability, target):
-    """Mean BCE of probabilities against (soft) targets, safe at 0 and 1."""
-    probability = probability.clamp(EPSILON, 1 - EPSILON)
-    return -(target * probability.log() + (1 - target) * (1 - probability).log()).mean()
+def binary_cross_entropy(log_probability, log_complement, target):
+    """Mean BCE against (soft) targets, from log p and log(1 - p) (see DetectorScore)."""
+    return -(target * log_probability + (1 - target) * log_complement).mean()
+
+
+def nearest_levels(scores, lowest, n_bins):
+    """Index of the nearest of the `n_bins` levels ``linspace(lowest, 1, n_bins)``, per score.
+
+    Scores below `lowest` get level 0. A score halfway between two levels may get either.
+    """
+    position = (scores - lowest) / (1 - lowest) * (n_bins - 1)
+    return torch.round(position).clamp(0, n_bins - 1).long()
 
 
 class TrainingStep:
@@ -46,7 +52,8 @@ class TrainingStep:
                 self.discriminator.parameters(), lr=rate, betas=BETAS
             )
             self.terms += ("adversarial", "discriminator")
-        self.bin_values = torch.linspace(0, 1, explainer.n_bins, device=device)
+        self.bin_values = torch.as_tensor(explainer.bin_values_, dtype=torch.float32, device=device)
+        self.lowest = float(explainer.bin_values_[0])
 
     def __call__(self, x, source, concepts, targets):
         """One step on images `x` with detector scores `source`, drawn concepts and levels.
@@ -58,7 +65,7 @@ class TrainingStep:
         """
         e = self.explainer
         n_bins, n_concepts = e.n_bins, e.n_concepts
-        source_bins = torch.round(source * (n_bins - 1)).long()
+        source_bins = nearest_levels(source, self.lowest, n_bins)
         target_conditions = concepts * n_bins + targets
         source_conditions = concepts * n_bins + source_bins
         # G(x, α, k) and G(x, φ(x), k) in one pass, so that batch norm sees both.
@@ -66,10 +73,14 @@ class TrainingStep:
             torch.cat([x, x]), torch.cat([target_conditions, source_conditions])
         ).chunk(2)
         cycle = self.generator(fake, source_conditions)
-        fake_scores, cycle_scores = self.score(torch.cat([fake, cycle])).chunk(2)
+        log_scores, log_complements = self.score.log_probabilities(torch.cat([fake, cycle]))
+        (log_fake, log_cycle), (log_not_fake, log_not_cycle) = (
+            log_scores.chunk(2),
+            log_complements.chunk(2),
+        )
         terms = {
-            "detector": binary_cross_entropy(fake_scores, self.bin_values[targets])
-            + binary_cross_entropy(cycle_scores, source),
+            "detector": binary_cross_entropy(log_fake, log_not_fake, self.bin_values[targets])
+            + binary_cross_entropy(log_cycle, log_not_cycle, source),
             "reconstruction": (reconstruction - x).abs().mean(),
             "cycle": (cycle - x).abs().mean(),
             "concept": self._concept_loss(
