@@ -2,17 +2,25 @@
 
 With scikit-learn's Array API dispatch on (``sklearn.set_config(array_api_dispatch=True)``,
 which needs ``array-api-compat`` and ``SCIPY_ARRAY_API=1``), a non-numpy array that
-``array_api_compat`` recognises is wrapped in :class:`ArrayAPIRows` instead of being copied
-into a numpy array. DEMUD's per-pick work -- the one product ``X @ q`` per pick and the
-maintained scores and coordinates of every row -- then runs in the array's namespace, on its
-device; so do the score passes of ``SVDRanker`` and of DEMUD's first pick. The driver-side
-algebra (the K x d model, its incremental update, the small eigen- and singular value
-decompositions) stays in numpy on the host, as it does for Dask.
+``array_api_compat`` recognises is ranked where it lives:
 
-The PCA of ``init="svd"`` and of ``SVDRanker`` (mean, scatter, refinement) reads X a block
-of rows at a time into host memory and runs the numpy code, so the models are exactly the
-numpy ones; on a GPU that is a few device-to-host copies of X per ``fit``, none per pick.
-Learned attributes are numpy arrays.
+* a torch tensor on the CPU is ranked as the numpy array on its memory (``Tensor.numpy()``,
+  no copy): the same device, and numpy's BLAS, which does the one ``X @ v`` of a pick in
+  about half the time of torch's on the development machine (see ``docs/scaling.rst``);
+* any other array (CUDA tensors, CuPy, array-api-strict) is wrapped in :class:`ArrayAPIRows`.
+  DEMUD's per-pick work -- the one product ``X @ q`` per pick and the maintained scores and
+  coordinates of every row -- then runs in the array's namespace, on its device; so do the
+  score passes of ``SVDRanker`` and of DEMUD's first pick. The driver-side algebra (the K x d
+  model, its incremental update, the small eigen- and singular value decompositions) stays
+  in numpy on the host, as it does for Dask. The PCA of ``init="svd"`` and of ``SVDRanker``
+  (mean, scatter, refinement) reads X a block of rows at a time into host memory and runs the
+  numpy code, so the models are exactly the numpy ones; on a GPU that is a few
+  device-to-host copies of X per ``fit``, none per pick.
+
+Either way, as scikit-learn's Array API convention has it, the learned array attributes and
+the arrays that ``rank``, ``explain``, ``score_samples`` and ``selection_models`` return are
+arrays of X's namespace on X's device (:func:`namespace_converter`); the rankers keep their
+own model in numpy.
 """
 
 import hashlib
@@ -56,13 +64,51 @@ def is_array_api_input(X):
     return compat is not None and compat.is_array_api_obj(X)
 
 
+#: Rank CPU torch tensors through numpy views of their memory (see the module docstring).
+#: The tests turn it off to run, on CPU tensors, the namespace code that CUDA tensors take.
+_VIEW_CPU_TENSORS = True
+
+
+def cpu_numpy_view(X):
+    """The numpy array on the memory of a CPU torch tensor (no copy), or None.
+
+    None for anything else (and for complex tensors and those numpy cannot view, e.g.
+    bfloat16 or sparse ones): those keep the namespace path.
+    """
+    compat = _compat()
+    if not (_VIEW_CPU_TENSORS and compat.is_torch_array(X) and X.device.type == "cpu"):
+        return None
+    if X.is_complex():  # refused by the namespace path, with the dtype named
+        return None
+    try:
+        return X.detach().resolve_neg().numpy()
+    except (TypeError, RuntimeError):
+        return None
+
+
+def namespace_converter(X):
+    """A function that puts a numpy array into X's namespace, on X's device."""
+    compat = _compat()
+    xp, device = compat.array_namespace(X), compat.device(X)
+
+    def convert(values):
+        return xp.asarray(values, device=device)
+
+    return convert
+
+
 def to_numpy(array):
     """A device array copied (or viewed, on the CPU) into a numpy array."""
+    if isinstance(array, np.ndarray):
+        return array
     compat = _compat()
     if compat.is_torch_array(array):
         return array.detach().cpu().numpy()
     if compat.is_cupy_array(array):
         return array.get()
+    if type(array).__module__.startswith("array_api_strict"):  # it has simulated devices
+        xp = compat.array_namespace(array)
+        return np.asarray(xp.asarray(array, device=xp.Device("CPU_DEVICE")))
     return np.asarray(array)
 
 
@@ -177,7 +223,8 @@ class ArrayAPIRows(DelegatingRows):
         if isinstance(key, (int, np.integer)):
             return self.take([key])[0]
         if isinstance(key, slice):
-            return to_numpy(self.array[key, ...])
+            # the Array API leaves out-of-bounds slice ends unspecified: clamp them
+            return to_numpy(self.array[slice(*key.indices(self.shape[0])), ...])
         return self.take(key)
 
     def __array__(self, dtype=None, copy=None):
@@ -221,7 +268,7 @@ class ArrayAPIRows(DelegatingRows):
         """(start, float64 rows) over the rows, on the device."""
         xp, step = self.xp, self._block_rows()
         for start in range(0, self.shape[0], step):
-            block = self.array[start : start + step, ...]
+            block = self.array[start : min(start + step, self.shape[0]), ...]
             yield start, block if self.dtype == np.float64 else xp.astype(block, xp.float64)
 
     def upload(self, values):

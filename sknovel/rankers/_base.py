@@ -16,7 +16,9 @@ from sknovel.utils.hashing import update_with_array
 from ._blocks import (
     DelegatingRows,
     RowBlockArray,
+    host_view,
     needs_block_validation,
+    output_converter,
     scale_rows,
     take_rows,
     validate_rows,
@@ -169,6 +171,7 @@ class BaseRanker(BaseEstimator):
     def _validate(self, X, *, reset):
         if isinstance(X, (RowBlockArray, DelegatingRows)):
             return X  # validated already (e.g. by explain before it asks is_fitted_on)
+        X = host_view(X)  # a CPU torch tensor under Array API dispatch: numpy, no copy
         if needs_block_validation(X):
             # memmaps, h5py/zarr datasets and Dask arrays are checked a block at a time
             # and wrapped, never read whole (validate_data would copy them into memory).
@@ -244,16 +247,30 @@ class BaseRanker(BaseEstimator):
             Row indices into `X`, most novel first.
         """
         check_is_fitted(self, self._fitted_marker)
+        convert = output_converter(X)
         X = self._validate(X, reset=False)
         n_selections = resolve_rank_n_selections(
             n_selections, self.n_selections, X.shape[0], f"{type(self).__name__}.rank"
         )
         result = self._rank_validated(X, n_selections)
-        if not return_explanation:
-            return result.indices
-        return result
+        return in_namespace(result if return_explanation else result.indices, convert)
+
+    def _attributes_in_namespace(self, convert):
+        """Put the learned array attributes in the namespace of the X fitted on (if any)."""
+        if convert is None:
+            return
+        for name, value in list(vars(self).items()):
+            if name.endswith("_") and not name.startswith("_") and isinstance(value, np.ndarray):
+                setattr(self, name, convert(value))
 
     _fitted_marker = "ranking_"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # torch, CuPy and other Array API inputs are ranked in their namespace, and learned
+        # attributes and outputs follow X's namespace and device (see _array_api)
+        tags.array_api_support = True
+        return tags
 
 
 class SubspaceRankerMixin:
@@ -338,8 +355,12 @@ class SubspaceRankerMixin:
             x̂ = μ + U Uᵀ(x − μ) under the model at selection time; ``residuals`` (k, d)
             e = x − x̂, the novel part (``scores == (residuals ** 2).sum(1)``).
         """
+        convert = output_converter(X)
         X = self._fitted_data(X, "explain")
-        return _explanation(X, self.ranking_, self.scores_, self.expected_)
+        explanation = _explanation(
+            X, host_array(self.ranking_), host_array(self.scores_), host_array(self.expected_)
+        )
+        return in_namespace(explanation, convert)
 
     def selection_models(self, X, positions):
         """The model each of some picks was selected under, to score other items with it.
@@ -361,16 +382,19 @@ class SubspaceRankerMixin:
             pick's score of an item x is ``||(x - mean) - Uᵀ U (x - mean)||²`` with
             U = ``components``.
         """
+        convert = output_converter(X)
         X = self._fitted_data(X, "selection_models")
         positions = [int(p) for p in positions]
+        n_picks = self.ranking_.shape[0]
         for position in positions:
-            if not 0 <= position < len(self.ranking_):
-                raise ValueError(f"positions must be in [0, {len(self.ranking_)}); got {position}.")
+            if not 0 <= position < n_picks:
+                raise ValueError(f"positions must be in [0, {n_picks}); got {position}.")
         models = self._selection_models(self._to_model_units(X, reset=False), positions)
-        return [
+        models = [
             Bunch(mean=self._from_model_units(models[p].mean), components=models[p].components)
             for p in positions
         ]
+        return in_namespace(models, convert)
 
     def _selection_models(self, X, positions):
         """Static rankers score every pick under the fitted model."""
@@ -400,9 +424,35 @@ class SubspaceRankerMixin:
             ``-||(x - mean_) - U Uᵀ (x - mean_)||²`` with U = ``components_.T``.
         """
         check_is_fitted(self, "components_")
+        convert = output_converter(X)
         X = self._validate(X, reset=False)
         scores = residual_scores(self._to_model_units(X, reset=False), self._model)
-        return -self._from_model_units(scores, 2).astype(X.dtype)
+        return in_namespace(-self._from_model_units(scores, 2).astype(X.dtype), convert)
+
+
+def in_namespace(result, convert):
+    """`result` -- an array, a Bunch or a list of them -- with its numpy arrays converted.
+
+    `convert` comes from :func:`~sknovel.rankers._blocks.output_converter` (None: unchanged).
+    """
+    if convert is None:
+        return result
+    if isinstance(result, np.ndarray):
+        return convert(result)
+    if isinstance(result, Bunch):
+        return Bunch(**{key: in_namespace(value, convert) for key, value in result.items()})
+    if isinstance(result, list):
+        return [in_namespace(item, convert) for item in result]
+    return result
+
+
+def host_array(values):
+    """A learned array attribute as numpy (after an Array API fit it is in X's namespace)."""
+    if isinstance(values, np.ndarray):
+        return values
+    from ._array_api import to_numpy
+
+    return to_numpy(values)
 
 
 def _explanation(X, indices, scores, expected):

@@ -347,6 +347,33 @@ def _is_array_api_input(X):
     return is_array_api_input(X)
 
 
+def host_view(X):
+    """`X`, or the numpy array on its memory for a CPU torch tensor under Array API dispatch.
+
+    Such a tensor is ranked by the numpy code on its own memory (no copy; see
+    ``_array_api``); every other input is returned as it is.
+    """
+    if isinstance(X, np.ndarray) or "torch" not in sys.modules or not _is_array_api_input(X):
+        return X
+    from ._array_api import cpu_numpy_view
+
+    view = cpu_numpy_view(X)
+    return X if view is None else view
+
+
+def output_converter(X):
+    """None, or for an Array API input a function putting numpy arrays in its namespace.
+
+    scikit-learn's convention under ``array_api_dispatch``: learned attributes and returned
+    arrays live in the namespace, and on the device, of the X they came from.
+    """
+    if is_dask_array(X) or is_row_block_source(X) or not _is_array_api_input(X):
+        return None
+    from ._array_api import namespace_converter
+
+    return namespace_converter(X)
+
+
 def _wrap(X, dtypes):
     if is_dask_array(X):
         from ._dask import DaskRows

@@ -6,16 +6,20 @@ calls the same numpy code as the in-memory rankers on that chunk, so the arithme
 is the same and the picks are the same; the client only combines small per-chunk results.
 
 DEMUD's maintained scores live with the chunks: each chunk keeps a state (its rows' scores
-and their coordinates in the stored basis, see ``_selection``), persisted where the chunk is.
-A pick is one round trip: the driver sends the small plan of the model update (K x d numbers
-at most), each chunk updates its state in one pass over its rows and returns the few rows
-that can win the next pick (see :func:`_summarize`), and the driver chooses. Driver memory is
-O(K d) for the model plus O(n_selections d) for the picks.
+and their coordinates in the stored basis, see ``_selection``) where the chunk is. A pick is
+one round trip: the driver sends the small plan of the model update (K x d numbers at most),
+each chunk updates its state in one pass over its rows and returns the few rows that can win
+the next pick (see :func:`_summarize`), and the driver chooses. Driver memory is O(K d) for
+the model plus O(n_selections d) for the picks and the plans.
 
-A state is a pure function of the previous one (the only write into shared memory appends
-rows that no earlier state reads, see :func:`sknovel.rankers._selection.apply_plan`), so when a
-worker dies, Dask recomputes the lost states from their lineage and the ranking is the same;
-when it cannot (the task failed on too many workers), the error is raised, never a ranking.
+On a cluster the states of the chunks a worker holds are one Dask actor on that worker
+(:class:`_ChunkGroup`): a pick is one call per worker, which skips the scheduling of tasks
+(a few milliseconds where a round of tasks costs tens). An actor does not survive its worker,
+so the driver rebuilds a lost group from the start of the run and the plans of every pick
+since, on the chunks (which Dask recomputes from their lineage if they were lost too): the
+same arithmetic, so the same ranking; when Dask cannot recompute a chunk, its error is
+raised, never a ranking. With Dask's local schedulers the states stay in this process, one
+fused task per chunk and pick, each state a new object (a pure function of the previous one).
 """
 
 import hashlib
@@ -23,6 +27,7 @@ import itertools
 import os
 import sys
 import uuid
+import weakref
 
 import numpy as np
 
@@ -203,14 +208,26 @@ def _init_state(x, exponent, offset, model, picked, capacity):
     return _ChunkState(scores, coordinates, len(model.components), max_distance)
 
 
-def _advance_state(x, exponent, offset, state, index, plan):
-    """The state after the pick `index` and the model update `plan` (a new object)."""
-    scores = state.scores.copy()
+def _advance_state(x, exponent, offset, state, index, plan, *, in_place=False):
+    """The state after the pick `index` and the model update `plan`.
+
+    A new object that leaves `state` valid, or, `in_place`, `state` itself updated (the
+    same numbers: only where they are written differs).
+    """
+    scores = state.scores if in_place else state.scores.copy()
     if offset <= index < offset + len(scores):
         scores[index - offset] = -np.inf
     coordinates, n_basis = apply_plan(
-        _rows(x, exponent), scores, state.coordinates, state.n_basis, plan, keep_earlier=True
+        _rows(x, exponent),
+        scores,
+        state.coordinates,
+        state.n_basis,
+        plan,
+        keep_earlier=not in_place,
     )
+    if in_place:
+        state.coordinates, state.n_basis = coordinates, n_basis
+        return state
     return _ChunkState(scores, coordinates, n_basis, state.max_distance)
 
 
@@ -267,6 +284,86 @@ def _chunk_top(state, n_selections):
 def _chunk_candidates(state, offset, threshold):
     indices = np.flatnonzero(state.scores >= threshold)
     return indices + offset, state.scores[indices]
+
+
+def _advance_and_summarize(state, x, exponent, offset, index, plan, dtype, scale):
+    """One pick's whole work on a chunk: (the state after it, the chunk's summary)."""
+    state = _advance_state(x, exponent, offset, state, index, plan)
+    return state, _summarize(state, x, exponent, offset, dtype, scale)
+
+
+def _restart_and_summarize(x, exponent, offset, model, picked, dtype, scale):
+    """The ``"full"`` method's pick on a chunk: (scores under `model`, summary)."""
+    state = _init_state(x, exponent, offset, model, picked, 0)
+    return state, _summarize(state, x, exponent, offset, dtype, scale)
+
+
+class _ChunkGroup:
+    """The DEMUD states of the chunks one worker holds, kept on that worker (a Dask actor).
+
+    Built from the start of the run and the steps taken since (so that a group lost with its
+    worker is rebuilt elsewhere with the same numbers); each later call applies one step to
+    every chunk of the group, in place, and returns the chunks' summaries.
+
+    Parameters
+    ----------
+    exponent : int
+        The rows are the chunks times ``2**-exponent``.
+    offsets : list of int
+        First row of each chunk.
+    start : tuple (model, picked, capacity)
+        What the states start from (see :func:`_init_state`).
+    steps : list of tuple (index, plan)
+        Picks and model updates since the start, replayed in order.
+    *chunks : ndarray
+        The chunks' rows.
+    """
+
+    def __init__(self, exponent, offsets, start, steps, *chunks):
+        self.exponent, self.offsets, self.chunks = exponent, offsets, chunks
+        model, picked, capacity = start
+        self.states = [
+            _init_state(x, exponent, offset, model, picked, capacity)
+            for x, offset in zip(chunks, offsets)
+        ]
+        self.n_steps = 0
+        for index, plan in steps:
+            self._advance(index, plan)
+
+    def _advance(self, index, plan):
+        for x, offset, state in zip(self.chunks, self.offsets, self.states):
+            _advance_state(x, self.exponent, offset, state, index, plan, in_place=True)
+        self.n_steps += 1
+
+    def n_rows(self):
+        """Rows whose states this group holds."""
+        return sum(len(state.scores) for state in self.states)
+
+    def max_distance(self):
+        """Largest squared distance of a row to the starting mean."""
+        return max(state.max_distance for state in self.states)
+
+    def summaries(self, dtype, scale):
+        """Every chunk's :func:`_summarize`."""
+        return [
+            _summarize(state, x, self.exponent, offset, dtype, scale)
+            for x, offset, state in zip(self.chunks, self.offsets, self.states)
+        ]
+
+    def advance(self, step, index, plan, dtype, scale):
+        """Apply step number `step` (the pick `index`, the update `plan`); the summaries."""
+        if step != self.n_steps + 1:  # a repeated or skipped call: refuse, never guess
+            raise RuntimeError(f"chunk states are at step {self.n_steps}, asked for step {step}")
+        self._advance(index, plan)
+        return self.summaries(dtype, scale)
+
+    def restart(self, model, picked, dtype, scale):
+        """Scores under `model` with `picked` removed (the ``"full"`` method); summaries."""
+        self.states = [
+            _init_state(x, self.exponent, offset, model, picked, 0)
+            for x, offset in zip(self.chunks, self.offsets)
+        ]
+        return self.summaries(dtype, scale)
 
 
 # --- the rows on the cluster -------------------------------------------------------------------
@@ -509,11 +606,23 @@ class DaskRows(DelegatingRows):
         """The DEMUD score tracker whose per-row state lives with the chunks."""
         return _DaskTracker(self, model, n_components, picked, svd_method)
 
+    def _static_states(self, model):
+        """Every chunk's scores under a fixed `model` (kept where computed); the tie scale."""
+        exponent, none = self.exponent, np.zeros(0, dtype=np.intp)
+        states = self._each(_init_state, lambda offset: (exponent, offset, model, none, 0))
+        states, distances = _keep_and_gather(
+            states, [_delayed(_max_distance)(state) for state in states]
+        )
+        return states, float(max(distances))
+
     def best_under(self, model):
         """(index, scale) of the best row under a fixed `model` (static scores)."""
-        tracker = _DaskTracker(self, model, 0, [], "full")
-        index, _ = tracker.pick(self.dtype, tracker.max_distance)
-        return index, tracker.max_distance
+        states, scale = self._static_states(model)
+        exponent, dtype = self.exponent, self.dtype
+        summaries = self._compute(
+            *self._each(_summarize, lambda offset: (exponent, offset, dtype, scale), states=states)
+        )
+        return _choose(summaries, dtype, scale)[0], scale
 
     def top_under(self, model, n_selections):
         """(ranking, scores): the first `n_selections` rows by score under a static `model`.
@@ -522,17 +631,16 @@ class DaskRows(DelegatingRows):
         scores: only rows within the tie tolerance of the n-th best score can enter its
         window, so those rows (with their scores) are all that come back from the chunks.
         """
-        tracker = _DaskTracker(self, model, 0, [], "full")
-        scale = tracker.max_distance
+        states, scale = self._static_states(model)
         tops = np.concatenate(
-            self._compute(*[_delayed(_chunk_top)(s, n_selections) for s in tracker.states])
+            self._compute(*[_delayed(_chunk_top)(state, n_selections) for state in states])
         )
         tops = np.sort(tops)[::-1]
         threshold = tops[n_selections - 1] - 2 * tie_tolerance(self.dtype, tops[0], scale)
         found = self._compute(
             *[
                 _delayed(_chunk_candidates)(state, offset, threshold)
-                for state, offset in zip(tracker.states, self._offsets)
+                for state, offset in zip(states, self._offsets)
             ]
         )
         indices = np.concatenate([chunk_indices for chunk_indices, _ in found])
@@ -540,12 +648,28 @@ class DaskRows(DelegatingRows):
         order = tie_aware_order(scores, n_selections, self.dtype, scale)
         return indices[order], scores[order]
 
+    def chunk_futures(self, client):
+        """The persisted chunks as futures of `client`, in row order, once in memory."""
+        from distributed import futures_of, wait
+
+        keys = [key for (key,) in self.array.__dask_keys__()]
+        futures = {future.key: future for future in futures_of(self.array)}
+        if not all(key in futures for key in keys):  # persisted elsewhere: persist here
+            self.array = client.persist(self.array)
+            self._chunk_parts = list(self.array.to_delayed(optimize_graph=False).ravel())
+            futures = {future.key: future for future in futures_of(self.array)}
+        chunks = [futures[key] for key in keys]
+        wait(chunks)
+        return chunks
+
 
 class _DaskTracker:
     """Every remaining row's score under the current model, kept where the rows are.
 
     The interface of the in-memory trackers of ``_selection`` (``max_distance``, ``pick``,
-    ``step``); each :meth:`step` is one task per chunk plus one small gather.
+    ``step``). The driver makes each pick's plan (:class:`MaintainedBasis`); the chunks'
+    states apply it: on a ``dask.distributed`` cluster in :class:`_WorkerStates`, with
+    Dask's local schedulers in :class:`_LocalStates`.
     """
 
     def __init__(self, rows, model, n_components, picked, svd_method):
@@ -554,25 +678,17 @@ class _DaskTracker:
         self.incremental = svd_method == "incremental"
         capacity = coordinate_capacity(n_components, rows.shape[1]) if self.incremental else 0
         self.basis = MaintainedBasis(len(model.components), capacity)
-        exponent, picked = rows.exponent, self.picked
-        states = rows._each(_init_state, lambda offset: (exponent, offset, model, picked, capacity))
-        self.states, distances = _keep_and_gather(
-            states, [_delayed(_max_distance)(state) for state in states]
-        )
-        self.max_distance = float(max(distances))
+        client = _client()
+        start = (model, self.picked, capacity)
+        self.states = _LocalStates(rows, start) if client is None else _WorkerStates(rows, start)
+        self.max_distance = self.states.max_distance
         self.summaries = None
-
-    def _summaries_of(self, states):
-        exponent, dtype, scale = self.rows.exponent, self.dtype, self.scale
-        return self.rows._each(
-            _summarize, lambda offset: (exponent, offset, dtype, scale), states=states
-        )
 
     def pick(self, dtype, scale):
         """The best remaining row (index, row), as ``best_index`` over all scores."""
         self.dtype, self.scale = np.dtype(dtype), scale
         if self.summaries is None:
-            self.summaries = self.rows._compute(*self._summaries_of(self.states))
+            self.summaries = self.states.summaries(self.dtype, scale)
         index, row = _choose(self.summaries, self.dtype, scale)
         if row is None:
             row = self.rows.take([index])[0]
@@ -580,17 +696,231 @@ class _DaskTracker:
 
     def step(self, index, update, old_model):
         """Remove row `index` and follow the model `update`: one pass on every chunk."""
-        exponent = self.rows.exponent
         if self.incremental:
             plan = self.basis.plan(update, old_model)
-            states = [
-                _delayed(_advance_state)(part, exponent, offset, state, index, plan)
-                for part, offset, state in zip(self.rows._parts(), self.rows._offsets, self.states)
-            ]
+            self.summaries = self.states.advance(index, plan, self.dtype, self.scale)
         else:
             self.picked = np.append(self.picked, index)
-            model, picked = update.model, self.picked
-            states = self.rows._each(
-                _init_state, lambda offset: (exponent, offset, model, picked, 0)
+            self.summaries = self.states.restart(update.model, self.picked, self.dtype, self.scale)
+
+
+class _LocalStates:
+    """The chunks' states in this process, one fused task per chunk and pick (local schedulers).
+
+    Each state is a new object (a pure function of the previous one), so any of Dask's
+    local schedulers, threads or processes, can run the tasks.
+    """
+
+    def __init__(self, rows, start):
+        self.rows = rows
+        model, picked, capacity = start
+        exponent = rows.exponent
+        self.states = rows._compute(
+            *rows._each(_init_state, lambda offset: (exponent, offset, model, picked, capacity))
+        )
+        self.max_distance = float(max(state.max_distance for state in self.states))
+
+    def summaries(self, dtype, scale):
+        exponent = self.rows.exponent
+        return list(
+            self.rows._compute(
+                *self.rows._each(
+                    _summarize, lambda offset: (exponent, offset, dtype, scale), states=self.states
+                )
             )
-        self.states, self.summaries = _keep_and_gather(states, self._summaries_of(states))
+        )
+
+    def _run(self, calls):
+        results = self.rows._compute(*calls)
+        self.states = [state for state, _ in results]
+        return [summary for _, summary in results]
+
+    def advance(self, index, plan, dtype, scale):
+        exponent = self.rows.exponent
+        return self._run(
+            self.rows._each(
+                _advance_and_summarize,
+                lambda offset: (exponent, offset, index, plan, dtype, scale),
+                states=self.states,
+            )
+        )
+
+    def restart(self, model, picked, dtype, scale):
+        exponent = self.rows.exponent
+        arguments = lambda offset: (exponent, offset, model, picked, dtype, scale)  # noqa: E731
+        return self._run(self.rows._each(_restart_and_summarize, arguments))
+
+
+#: Seconds between checks, while waiting for a chunk group, that its worker is still alive.
+_POLL_SECONDS = 1.0
+#: Times in a row the chunk groups of one step may be rebuilt before the run gives up.
+_MAX_REBUILDS = 3
+
+
+def _cancel(client, futures):
+    """Release the chunk groups of a finished run on the workers."""
+    try:
+        client.cancel(futures)
+    except Exception:  # the client is closed, and its actors with it
+        pass
+
+
+class _LostGroup(Exception):
+    """A chunk group's worker was lost (or cannot be reached): rebuild the group."""
+
+
+class _WorkerStates:
+    """The chunks' states on the workers that hold the chunks: one Dask actor per worker.
+
+    A pick is one call per worker (its :class:`_ChunkGroup` applies the step to all its
+    chunks, in place, and returns their summaries): calls to actors go to the worker without
+    the task scheduling of ordinary tasks, the cheapest round trip Dask offers. Dask does not
+    make actors survive their worker, so the driver keeps the start and every step (the
+    plans: O(n_selections d)) and rebuilds a lost group from them on the chunks, which Dask
+    recomputes from their lineage if they were lost too; the replay is the same arithmetic,
+    so the ranking is the same. Errors Dask cannot recover from (a chunk that cannot be
+    recomputed) are raised.
+    """
+
+    def __init__(self, rows, start):
+        self.rows, self.start, self.steps = rows, start, []
+        self.client = _client()
+        chunks = rows.chunk_futures(self.client)
+        holders = self.client.who_has(chunks)
+        by_worker = {}
+        for position, chunk in enumerate(chunks):
+            worker = min(holders.get(chunk.key, ()), default=None)
+            by_worker.setdefault(worker, []).append(position)
+        self.chunks, self._futures = chunks, []
+        # Free the groups on the workers as soon as this run is over: the actor proxies live
+        # on in reference cycles of distributed's (each call makes one) until a garbage
+        # collection, and with them the groups' scores, coordinates and chunks.
+        weakref.finalize(self, _cancel, self.client, self._futures)
+        self.groups = [self._submit(positions, worker) for worker, positions in by_worker.items()]
+        self.groups = [self._bound(group) for group in self.groups]
+        distances = self._call_all("max_distance", ())
+        self.max_distance = float(max(distances))
+
+    def _submit(self, positions, worker, steps=()):
+        """Start building the group of the chunks at `positions` (on `worker` if alive)."""
+        key = f"_ChunkGroup-{_KEY_PREFIX}-{next(_KEY_COUNTER)}"
+        placement = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+        future = self.client.submit(
+            _ChunkGroup,
+            self.rows.exponent,
+            [self.rows._offsets[p] for p in positions],
+            self.start,
+            list(steps),
+            *[self.chunks[p] for p in positions],
+            key=key,
+            actor=True,
+            **placement,
+        )
+        self._futures.append(future)
+        return {"positions": positions, "future": future, "actor": None}
+
+    @staticmethod
+    def _bound(group):
+        group["actor"] = group["future"].result()  # a Dask error if it cannot be built
+        return group
+
+    @staticmethod
+    def _call(group, method, arguments):
+        """Start ``group.method(*arguments)`` on its worker; raise _LostGroup if it is gone."""
+        if group["future"].status != "finished":
+            raise _LostGroup
+        try:
+            return getattr(group["actor"], method)(*arguments)
+        except RuntimeError as error:  # "Worker holding Actor was lost"
+            raise _LostGroup from error
+
+    @staticmethod
+    def _wait(group, call):
+        """The result of an actor call; _LostGroup if its worker died or cannot be reached.
+
+        Exceptions from ``result()`` have their tracebacks dropped: distributed's ``sync``
+        keeps each in a reference cycle through its frame, which would keep these frames
+        (and with them the chunk groups on the workers) alive until a garbage collection.
+        """
+        while True:
+            try:
+                return call.result(timeout=None if call.done() else _POLL_SECONDS)
+            except TimeoutError as error:
+                error.__traceback__ = None
+                if call.done():  # finished meanwhile, or the call's own timeout: look again
+                    continue
+                if group["future"].status != "finished":
+                    raise _LostGroup from None
+            except OSError as error:  # the call could not reach the worker, or the link broke
+                error.__traceback__ = None
+                raise _LostGroup from error
+
+    def _call_all(self, method, arguments, *, rebuilt=None):
+        """``method(*arguments)`` on every group, in parallel, rebuilding the lost groups.
+
+        A rebuilt group already holds the states after every step so far (the current one
+        too), so the call `rebuilt` (method, arguments), default the same, is made on it.
+        Returns one result per group.
+        """
+        rebuilt = rebuilt or (method, arguments)
+        results, calls = [None] * len(self.groups), [(method, arguments)] * len(self.groups)
+        for attempt in range(_MAX_REBUILDS + 1):
+            started = []
+            for position, group in enumerate(self.groups):
+                if results[position] is None:
+                    try:
+                        started.append((position, self._call(group, *calls[position])))
+                    except _LostGroup:
+                        started.append((position, None))
+            lost = []
+            for position, call in started:
+                try:
+                    if call is None:
+                        raise _LostGroup
+                    results[position] = self._wait(self.groups[position], call)
+                except _LostGroup:
+                    lost.append(position)
+            if not lost:
+                return results
+            if attempt == _MAX_REBUILDS:
+                raise RuntimeError(
+                    f"The workers holding DEMUD's chunk states were lost {attempt + 1} times "
+                    "in a row while ranking; the ranking was stopped (no ranking is given)."
+                )
+            self._rebuild(lost)
+            for position in lost:
+                calls[position] = rebuilt
+
+    def _rebuild(self, positions):
+        """Rebuild the groups at `positions` from the start and the steps so far."""
+        rebuilt = [self._submit(self.groups[p]["positions"], None, self.steps) for p in positions]
+        for position, group in zip(positions, rebuilt):
+            self.groups[position] = self._bound(group)
+
+    def _flat(self, results):
+        summaries = [None] * len(self.chunks)
+        for group, group_summaries in zip(self.groups, results):
+            for position, summary in zip(group["positions"], group_summaries):
+                summaries[position] = summary
+        return summaries
+
+    def summaries(self, dtype, scale):
+        return self._flat(self._call_all("summaries", (dtype, scale)))
+
+    def advance(self, index, plan, dtype, scale):
+        self.steps.append((index, plan))
+        step = len(self.steps)
+        return self._flat(
+            self._call_all(
+                "advance", (step, index, plan, dtype, scale), rebuilt=("summaries", (dtype, scale))
+            )
+        )
+
+    def restart(self, model, picked, dtype, scale):
+        # A rebuilt group starts from the latest model, with no step to replay on top of it.
+        self.start, self.steps = (model, picked, 0), []
+        return self._flat(
+            self._call_all(
+                "restart", (model, picked, dtype, scale), rebuilt=("summaries", (dtype, scale))
+            )
+        )

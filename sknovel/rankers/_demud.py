@@ -11,9 +11,10 @@ from ._base import (
     IntegerInterval,
     SubspaceRankerMixin,
     check_n_selections,
+    host_array,
     resolve_n_components,
 )
-from ._blocks import take_rows
+from ._blocks import output_converter, take_rows
 from ._selection import best_under, pick_progress, run_selection
 from ._subspace import (
     SubspaceModel,
@@ -164,6 +165,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         -------
         self : Demud
         """
+        convert = output_converter(X)
         X = self._validate(X, reset=True)
         n_samples, n_features = X.shape
         # init="svd" scores the first pick under the PCA of all n rows, of rank <= n - 1.
@@ -190,6 +192,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             )
         self._store_selection(selection.indices, selection.scores, selection.expected, X.dtype)
         self._store_model(selection.model, X.dtype)
+        self._attributes_in_namespace(convert)
         return self
 
     def _selection_models(self, X, positions):
@@ -206,7 +209,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             scale=scale,
             record_models=set(positions),
         )
-        if not np.array_equal(selection.indices, self.ranking_[: max(positions) + 1]):
+        if not np.array_equal(selection.indices, host_array(self.ranking_)[: max(positions) + 1]):
             raise ValueError(  # pragma: no cover - fit is deterministic
                 "Re-running the selection on X does not reproduce ranking_; the estimator "
                 "was changed after fit."
@@ -247,6 +250,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
         first_pass = not hasattr(self, "components_")
         if first_pass:
             self._validate_params()
+        convert = output_converter(X)
         X = self._validate(X, reset=first_pass)
         X = self._to_model_units(X, reset=first_pass)
         if first_pass:
@@ -258,6 +262,7 @@ class Demud(SubspaceRankerMixin, BaseRanker):
             batch = X[start : start + _PARTIAL_FIT_BATCH]
             model = update_model(model, batch, self.n_components_).model
         self._store_model(model, X.dtype)
+        self._attributes_in_namespace(convert)
         return self
 
     def _rank(self, X, n_selections):

@@ -5,6 +5,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import Bunch, check_random_state
 
 from ._base import N_SELECTIONS_CONSTRAINT, BaseRanker, check_n_selections
+from ._blocks import output_converter
 
 
 class RandomRanker(BaseRanker):
@@ -61,11 +62,13 @@ class RandomRanker(BaseRanker):
         -------
         self : RandomRanker
         """
+        convert = output_converter(X)
         X = self._validate(X, reset=True)
         n_selections = check_n_selections(self.n_selections, X.shape[0])
         result = self._rank(X, n_selections)
         self.ranking_, self.scores_ = result.indices, result.scores
         self._remember_data(X)
+        self._attributes_in_namespace(convert)
         return self
 
     def _rank(self, X, n_selections):

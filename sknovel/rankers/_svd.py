@@ -12,7 +12,7 @@ from ._base import (
     check_n_selections,
     resolve_n_components,
 )
-from ._blocks import DelegatingRows, take_rows
+from ._blocks import DelegatingRows, output_converter, take_rows
 from ._selection import tie_aware_order
 from ._subspace import pca_model, randomized_pca_model, reconstruct, residual_scores
 
@@ -106,6 +106,7 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
         -------
         self : SVDRanker
         """
+        convert = output_converter(X)
         X = self._validate(X, reset=True)
         n_samples, n_features = X.shape
         self.n_components_ = resolve_n_components(self.n_components, n_features, n_samples)
@@ -119,6 +120,7 @@ class SVDRanker(SubspaceRankerMixin, BaseRanker):
         self._store_model(model, X.dtype)
         result = self._rank(X, n_selections)
         self._store_selection(result.indices, result.scores, result.expected, X.dtype)
+        self._attributes_in_namespace(convert)
         return self
 
     def _rank(self, X, n_selections):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -181,6 +182,15 @@ def client():
         cluster.close()
 
 
+def _rows_held_by_chunk_groups(dask_worker):
+    """{actor key: rows} of the DEMUD chunk groups this worker holds (run on the worker)."""
+    return {
+        str(key): actor.n_rows()
+        for key, actor in dask_worker.state.actors.items()
+        if str(key).startswith("_ChunkGroup")
+    }
+
+
 class _ThirdPick:
     """Looks at (or breaks) the cluster when Demud reports its third pick.
 
@@ -190,7 +200,7 @@ class _ThirdPick:
 
     def __init__(self, client, kill=False):
         self.client, self.kill = client, kill
-        self.states_held = None
+        self.states_held = self.then = None
 
     def watch(self, monkeypatch):
         import contextlib
@@ -207,11 +217,12 @@ class _ThirdPick:
     def __call__(self, n_picked, n_selections, score):
         if n_picked != 3:
             return
-        held = self.client.has_what()
-        self.states_held = sorted(
-            str(key) for keys in held.values() for key in keys if "_advance_state" in str(key)
-        )
+        # {worker: {chunk group: rows whose scores and coordinates it holds}}
+        self.states_held = self.client.run(_rows_held_by_chunk_groups)
+        if self.then is not None:
+            self.then()
         if self.kill:
+            held = self.client.has_what()
             busiest = max(held, key=lambda address: len(held[address]))
             pid = self.client.run(os.getpid, workers=[busiest])[busiest]
             os.kill(pid, signal.SIGKILL)  # its chunks and per-row states are lost
@@ -228,12 +239,55 @@ def test_same_picks_on_a_local_cluster(client, monkeypatch):
         fitted, reference = make().fit(source), make().fit(X)
         np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
         np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=1e-7)
-    # mid-ranking, the per-row state of each of the 8 chunks was held by a worker (the state
-    # of the pick before may not be freed yet)
+    # the chunk groups of a run are freed after it (the scheduler is told asynchronously)
+    _wait_until_no_chunk_groups(client)
+    # mid-ranking, every row's state is held on the workers, by one chunk group on each
+    # worker that holds chunks of X
     observer = _ThirdPick(client).watch(monkeypatch)
     Demud(4, n_selections=4).fit(source)
     assert observer.states_held is not None, "the third pick was not reported"
-    assert len(observer.states_held) >= 8, observer.states_held
+    held = observer.states_held.values()
+    assert all(len(groups) <= 1 for groups in held), observer.states_held
+    assert sum(sum(groups.values()) for groups in held) == len(X), observer.states_held
+    _wait_until_no_chunk_groups(client)
+
+
+def _wait_until_no_chunk_groups(client, timeout=30):
+    deadline = time.monotonic() + timeout
+    while any(client.run(_rows_held_by_chunk_groups).values()):
+        assert time.monotonic() < deadline, client.run(_rows_held_by_chunk_groups)
+        time.sleep(0.05)
+
+
+def test_chunk_groups_lost_mid_ranking_are_rebuilt_with_the_same_ranking(client, monkeypatch):
+    # Every chunk group is dropped from its worker at the third pick (as when a worker dies):
+    # the next pick rebuilds them from the start of the run and the updates since.
+    from distributed import Future
+
+    from sknovel.rankers import _dask
+
+    rebuilt = []
+    rebuild = _dask._WorkerStates._rebuild
+    monkeypatch.setattr(
+        _dask._WorkerStates,
+        "_rebuild",
+        lambda states, positions: rebuilt.append(len(positions)) or rebuild(states, positions),
+    )
+    X = low_rank(2000, 24, seed=8)
+    source = da.from_array(X, chunks=(250, 24))
+    for svd_method in ("incremental", "full"):
+        make = lambda method=svd_method: Demud(2, n_selections=12, svd_method=method)  # noqa: E731
+        reference = make().fit(X)
+        dropper = _ThirdPick(client).watch(monkeypatch)
+        dropper.then = lambda watcher=dropper: client.cancel(
+            [Future(key, client) for held in watcher.states_held.values() for key in held]
+        )
+        rebuilt.clear()
+        fitted = make().fit(source)
+        assert rebuilt and sum(rebuilt) == sum(map(len, dropper.states_held.values()))
+        np.testing.assert_array_equal(fitted.ranking_, reference.ranking_)
+        np.testing.assert_allclose(fitted.scores_, reference.scores_, rtol=1e-7)
+    _wait_until_no_chunk_groups(client)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills a worker process")
