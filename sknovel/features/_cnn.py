@@ -228,10 +228,14 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n, ``n_features_out_``), float32
+        features : ndarray or torch.Tensor of shape (n, ``n_features_out_``), float32
             A new array each call, which the caller may modify: the activation cache keeps
-            its own. For dask input, a dask array chunked by rows as the input's
-            partitions, each block computed where its partition is; every worker process
+            its own. With scikit-learn's Array API dispatch on
+            (``sklearn.config_context(array_api_dispatch=True)``), a torch tensor on the
+            featurizer's `device`, so that the next step (a ranker) keeps the work there:
+            without `memory` the activations never leave the device; a cache keeps them on
+            the host and they are moved once. For dask input, a dask array chunked by rows as
+            the input's partitions, each block computed where its partition is; every worker process
             builds the network once and keeps it for its later partitions (the tasks carry
             only the parameters and the weights' key), and runs without an
             :class:`ActivationStore` (a `memory` folder is used as given).
@@ -240,6 +244,8 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
         if is_dask_images(X):
             return dask_transform(self, X, dtype=np.float32)
         _check_images(X)
+        if _array_api_dispatch():
+            return self._device_activations(X)
         features = self._activations(X)
         # A store hands out the (read-only) arrays it keeps; joblib and no cache make new ones.
         return features.copy() if isinstance(self.memory, ActivationStore) else features
@@ -365,14 +371,24 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
             store.put(key(name), found[name])
         return found[self.layer_name_]
 
-    def _extract(self, X, layers):
+    def _device_activations(self, X):
+        """The chosen layer's activations as a torch tensor on the featurizer's device."""
+        torch = import_torch()
+        if self._memory() is not None:
+            return torch.from_numpy(self._activations(X).copy()).to(self._device)
+        return self._extract(X, (self.layer_name_,), on_device=True)[self.layer_name_]
+
+    def _extract(self, X, layers, *, on_device=False):
+        """{layer: activations} of X: numpy arrays, or tensors on the device `on_device`."""
         torch = import_torch()
         network = _network(self._network_key, self._device)
         architecture = ARCHITECTURES[self.arch]
         n_images = len(X)
         outputs, latest = {}, {}
         hooks = [
-            network.get_submodule(name).register_forward_hook(_recorder(name, latest))
+            network.get_submodule(name).register_forward_hook(
+                _recorder(name, latest, on_device=on_device)
+            )
             for name in layers
         ]
         progress = progress_bar(n_images, "CNNFeaturizer", unit="image", verbose=self.verbose)
@@ -386,7 +402,12 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
                     for name in layers:
                         values = latest[name]
                         if name not in outputs:
-                            outputs[name] = np.empty((n_images, values.shape[1]), np.float32)
+                            shape = (n_images, values.shape[1])
+                            outputs[name] = (
+                                torch.empty(shape, device=values.device)
+                                if on_device
+                                else np.empty(shape, np.float32)
+                            )
                         outputs[name][done : done + len(values)] = values
                     done += len(batch)
                     progress.update(len(batch))
@@ -429,7 +450,7 @@ def _run_network(network, batch):
     return network(batch)
 
 
-def _recorder(name, latest):
+def _recorder(name, latest, *, on_device=False):
     # The network is shared by the threads of a process (a threaded Dask scheduler runs
     # several partitions at once); a hook records only the passes of the thread that made it.
     owner = threading.get_ident()
@@ -438,9 +459,17 @@ def _recorder(name, latest):
         if threading.get_ident() != owner:
             return
         # A copy, because an in-place ReLU after this layer would overwrite its output.
-        latest[name] = output.detach().flatten(1).float().cpu().numpy().copy()
+        values = output.detach().flatten(1).float()
+        latest[name] = values.clone() if on_device else values.cpu().numpy().copy()
 
     return hook
+
+
+def _array_api_dispatch():
+    """Whether scikit-learn's Array API dispatch is on."""
+    from sklearn import get_config
+
+    return bool(get_config().get("array_api_dispatch", False))
 
 
 def _network(key, device):

@@ -388,3 +388,32 @@ def test_building_a_network_leaves_the_global_torch_random_state_alone(weights):
     torch.manual_seed(0)
     CNNFeaturizer(weights=weights, random_state=7, crop_size=32).fit(np.zeros((1, 8, 8, 3)))
     np.testing.assert_array_equal(torch.rand(3).numpy(), expected.numpy())
+
+
+def test_array_api_dispatch_keeps_activations_on_the_device_for_the_next_step(monkeypatch):
+    """With dispatch on, transform gives a tensor on `device`; a ranker after it ranks it."""
+    import sklearn
+    import torch
+
+    pytest.importorskip("array_api_compat")
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")  # scikit-learn insists on it for dispatch
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    cnn = CNNFeaturizer(crop_size=32, device="cpu").fit(images)
+    expected = cnn.transform(images)
+    reference = Demud(2, n_selections=4).fit(expected).ranking_
+    with sklearn.config_context(array_api_dispatch=True):
+        on_device = cnn.transform(images)
+        cached = CNNFeaturizer(crop_size=32, device="cpu", memory=ActivationStore())
+        from_cache = cached.fit(images).transform(images)
+        pipe = Pipeline(
+            [
+                ("cnn", CNNFeaturizer(crop_size=32, device="cpu")),
+                ("demud", Demud(2, n_selections=4)),
+            ]
+        ).fit(images)
+    for features in (on_device, from_cache):
+        assert isinstance(features, torch.Tensor) and features.dtype == torch.float32
+        assert features.device == torch.device("cpu")
+        np.testing.assert_allclose(features.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert isinstance(pipe[-1].ranking_, torch.Tensor)
+    np.testing.assert_array_equal(pipe[-1].ranking_.numpy(), reference)
