@@ -17,7 +17,10 @@ trained on the normal images (``--detector autoencoder``) or an
 epochs each -- and the explainer are trained on that half; only the explainer's ``fit`` is
 timed. The explainer has its default parameters unless told otherwise (``--epochs``,
 ``--target``, ``--no-adversarial``, ``--lambda-*``); ``--pseudo-anomalies``
-trains it on corrupted normal images instead of the anomalies.
+trains it on corrupted normal images instead of the anomalies. ``--target heldout`` holds
+the last fifth of the normal training images out of both trainings and aims at their median
+score; ``--hold-out`` holds them out with any other target, so that targets can be compared
+on the same detector.
 
 It then explains `--n-anomalies` anomalies of the second half and reports, against the
 normal images of that half, the paper's measures -- normality (the detector's ROC AUC,
@@ -68,6 +71,13 @@ def parse_args(argv):
         default=None,
         help='"typical", a float, or "heldout": the median score of a fifth of the normal '
         "training images, held out from detector and explainer (default: the estimator's)",
+    )
+    parser.add_argument(
+        "--hold-out",
+        action="store_true",
+        help="hold the last fifth of the normal training images out of detector and explainer "
+        "training with any target, to compare targets on the same detector (implied by "
+        '"--target heldout")',
     )
     parser.add_argument("--no-adversarial", action="store_true", help="leave out the GAN term")
     for name in LAMBDAS:
@@ -165,7 +175,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
 
     (normal, anomalous), (test_normal, test_anomalies) = halves
     held_out = None
-    if args.target == "heldout":
+    if args.hold_out or args.target == "heldout":
         normal, held_out = np.split(normal, [len(normal) - len(normal) // 5])
     X = np.concatenate([normal, anomalous])  # labelled as a detector's predict does
     y = np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
@@ -174,7 +184,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
     detector.fit(X, y) if args.detector == "oe" else detector.fit(normal)
     detector_seconds = time.perf_counter() - start
     params = explainer_params(args)
-    if held_out is not None:
+    if args.target == "heldout":
         params["target"] = float(np.median(explainer_scale(detector, held_out)))
     explainer = CounterfactualExplainer(
         detector, random_state=seed, device="cpu", verbose=1, **params
@@ -196,6 +206,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         "seed": seed,
         "params": params,
         "target_option": args.target,
+        "held_out": 0 if held_out is None else len(held_out),
         "pseudo_anomalies": args.pseudo_anomalies,
         "n_train_normal": len(normal),
         "n_train_anomalous": len(anomalous),

@@ -3,6 +3,8 @@
 # Authors: The sknovel developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import numbers
+
 import numpy as np
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
@@ -19,7 +21,8 @@ class CounterfactualDisplay:
     The figure of Liznerski, Varshneya, Calikus et al. (2024): one row per explained image,
     the image first and then its counterfactual of each concept, every picture titled with
     the detector's anomaly score -- red above the threshold (anomalous), green at or below it
-    (normal).
+    (normal). Given the score the counterfactuals were made to have (``target_score``), each
+    counterfactual's title shows it beside the score reached.
 
     It is recommended to use :meth:`from_explainer` to create a display. All parameters are
     stored as attributes.
@@ -40,6 +43,10 @@ class CounterfactualDisplay:
 
     threshold : float, default=0.5
         Scores above it are drawn as anomalous.
+
+    target_score : float, default=None
+        The score the counterfactuals were aimed at (``target_score`` of the explanation),
+        drawn in each counterfactual's title as ``(target ...)``. Not drawn if None.
 
     row_labels : list of str, default=None
         A label for each row (e.g. the digit), drawn left of the image and shown literally
@@ -72,6 +79,12 @@ class CounterfactualDisplay:
     (3, 3)
     >>> display.axes_[0, 1].get_title()
     'Concept 1\\n0.20'
+    >>> display = CounterfactualDisplay(
+    ...     images=images, counterfactuals=counterfactuals,
+    ...     scores=[[0.2, 0.6], [0.1, 0.3], [0.4, 0.5]], target_score=0.1,
+    ... ).plot()
+    >>> display.axes_[1, 2].get_title()
+    '0.30 (target 0.10)'
     >>> plt.show()
     """
 
@@ -83,6 +96,7 @@ class CounterfactualDisplay:
         original_scores=None,
         scores=None,
         threshold=0.5,
+        target_score=None,
         row_labels=None,
     ):
         self.images = images
@@ -90,6 +104,7 @@ class CounterfactualDisplay:
         self.original_scores = original_scores
         self.scores = scores
         self.threshold = threshold
+        self.target_score = target_score
         self.row_labels = row_labels
 
     def plot(self, ax=None, *, cmap="gray", column_titles=None):
@@ -114,7 +129,7 @@ class CounterfactualDisplay:
         check_matplotlib_support(f"{type(self).__name__}.plot")
         import matplotlib.pyplot as plt
 
-        images, counterfactuals, original, scores = self._check()
+        images, counterfactuals, original, scores, target = self._check()
         n_rows, n_columns = len(images), counterfactuals.shape[1] + 1
         if column_titles is None:
             column_titles = ["Image"] + [f"Concept {k + 1}" for k in range(n_columns - 1)]
@@ -142,19 +157,26 @@ class CounterfactualDisplay:
             row_scores = [original[row], *scores[row]]
             for column, (axis, picture, score) in enumerate(zip(axes[row], pictures, row_scores)):
                 _draw(axis, picture, cmap)
-                self._title(axis, column_titles[column] if row == 0 else None, score)
+                heading = column_titles[column] if row == 0 else None
+                self._title(axis, heading, score, target if column > 0 else None)
             if self.row_labels is not None:
                 axes[row, 0].set_ylabel(literal(self.row_labels[row]), fontsize=8)
         self.axes_ = axes
         self.figure_ = axes[0, 0].figure
         return self
 
-    def _title(self, axis, heading, score):
+    def _title(self, axis, heading, score, target):
         lines = [] if heading is None else [heading]
         colour = None
         if score is not None:
-            lines.append(f"{score:.2f}")
+            lines.append(_score_text(score))
             colour = ANOMALOUS_COLOUR if score > self.threshold else NORMAL_COLOUR
+        if target is not None:
+            target_text = f"(target {_score_text(target)})"
+            if score is None:
+                lines.append(target_text)
+            else:
+                lines[-1] += " " + target_text
         if lines:
             colour_kwargs = {} if colour is None else {"color": colour}
             axis.set_title("\n".join(lines), fontsize=8, **colour_kwargs)
@@ -192,12 +214,20 @@ class CounterfactualDisplay:
                     f"scores must have shape ({n}, {n_concepts}), one per counterfactual; got "
                     f"{scores.shape}."
                 )
+        target = self.target_score
+        if target is not None:
+            if isinstance(target, bool) or not isinstance(target, numbers.Real):
+                raise TypeError(
+                    f"target_score must be a real number or None; got {type(target).__name__}."
+                )
+            if not np.isfinite(target):
+                raise ValueError(f"target_score must be finite; got {target}.")
         if self.row_labels is not None and len(self.row_labels) != n:
             raise ValueError(
                 f"row_labels must give one label per image: got {len(self.row_labels)} for {n} "
                 "images."
             )
-        return images, counterfactuals, original, scores
+        return images, counterfactuals, original, scores, target
 
     @classmethod
     def from_explainer(cls, explainer, X, *, row_labels=None, ax=None, **kwargs):
@@ -255,9 +285,15 @@ class CounterfactualDisplay:
             original_scores=explanation.original_scores,
             scores=explanation.scores,
             threshold=explanation.threshold,
+            target_score=explanation.target_score,
             row_labels=row_labels,
         )
         return display.plot(ax=ax, **kwargs)
+
+
+def _score_text(score):
+    """Two decimals; two significant digits for a score that would read 0.00 but is not 0."""
+    return f"{score:.2g}" if 0 < abs(score) < 0.005 else f"{score:.2f}"
 
 
 def _draw(axis, picture, cmap):

@@ -69,6 +69,29 @@ def test_without_scores_only_column_titles():
     assert display.axes_[1, 1].get_title() == ""
 
 
+def test_target_score_in_each_counterfactual_title():
+    display = display_of(target_score=0.25).plot()
+    assert display.axes_[0, 0].get_title() == "Image\n0.90"  # the anomaly has no target
+    assert display.axes_[0, 2].get_title() == "Concept 2\n0.60 (target 0.25)"
+    for row in range(3):
+        for k in range(2):
+            title = display.axes_[row, k + 1].get_title()
+            assert title.endswith(f"{SCORES[row, k]:.2f} (target 0.25)")
+    assert display.axes_[2, 2].title.get_color() == NORMAL_COLOUR
+    unscored = display_of(original_scores=None, scores=None, target_score=0.25).plot()
+    assert unscored.axes_[1, 1].get_title() == "(target 0.25)"
+    assert unscored.axes_[1, 0].get_title() == ""
+
+
+def test_small_scores_keep_two_significant_digits():
+    scores = np.array([[0.0012, 0.0], [0.004, 0.005], [3e-6, 0.01]])
+    display = display_of(scores=scores, target_score=0.00071).plot()
+    titles = [[display.axes_[row, k + 1].get_title() for k in range(2)] for row in range(3)]
+    assert titles[0] == ["Concept 1\n0.0012 (target 0.00071)", "Concept 2\n0.00 (target 0.00071)"]
+    assert titles[1] == ["0.004 (target 0.00071)", "0.01 (target 0.00071)"]
+    assert titles[2] == ["3e-06 (target 0.00071)", "0.01 (target 0.00071)"]
+
+
 def test_colour_and_uint8_images_and_row_labels():
     images = (RNG.random((2, 4, 4, 3)) * 255).astype(np.uint8)
     counterfactuals = RNG.random((2, 1, 4, 4, 3))
@@ -95,11 +118,18 @@ def test_draws_on_given_axes():
         ({"original_scores": [0.1, 0.2]}, r"original_scores must have shape \(3,\)"),
         ({"scores": SCORES[:, :1]}, r"scores must have shape \(3, 2\)"),
         ({"row_labels": ["a"]}, "row_labels must give one label per image"),
+        ({"target_score": np.nan}, "target_score must be finite"),
     ],
 )
 def test_bad_input(changes, match):
     with pytest.raises(ValueError, match=match):
         display_of(**changes).plot()
+
+
+@pytest.mark.parametrize("target_score", ["0.1", True, [0.1]])
+def test_target_score_must_be_a_number(target_score):
+    with pytest.raises(TypeError, match="target_score must be a real number or None"):
+        display_of(target_score=target_score).plot()
 
 
 def test_bad_axes_and_titles():
@@ -125,6 +155,10 @@ def test_from_explainer_draws_the_explanation():
     explanation = explainer.explain(anomalies)
     assert display.axes_.shape == (2, 3)
     np.testing.assert_allclose(drawn(display.axes_[1, 2]), explanation.counterfactuals[1, 1])
-    assert display.axes_[0, 1].get_title().endswith(f"{explanation.scores[0, 0]:.2f}")
+    target = f"(target {explanation.target_score:.2f})"
+    assert explanation.target_score == explainer.target_score_
+    assert display.target_score == explanation.target_score
+    assert display.axes_[0, 1].get_title().endswith(f"{explanation.scores[0, 0]:.2f} {target}")
+    assert target not in display.axes_[0, 0].get_title()
     with pytest.raises(TypeError, match="explainer must be a CounterfactualExplainer"):
         CounterfactualDisplay.from_explainer(object(), anomalies)
