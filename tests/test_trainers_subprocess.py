@@ -27,7 +27,14 @@ torch = pytest.importorskip("torch")
 
 from sknovel.utils.tensors import mkldnn_enabled  # noqa: E402
 
-TRAINERS = ("ConvAutoencoder", "OutlierExposureDetector", "UCInverter", "CounterfactualExplainer")
+TRAINERS = (
+    "ConvAutoencoder",
+    "OutlierExposureDetector",
+    "UCInverter",
+    "UCInverter-DeePSiM",
+    "UCInverter-pretrained",
+    "CounterfactualExplainer",
+)
 #: Seconds one trainer's process may take, all four settings together (10-25 s here).
 TIMEOUT = 240
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -43,7 +50,7 @@ import torch
 
 from sknovel.detectors import ConvAutoencoder, OutlierExposureDetector
 from sknovel.explain import CounterfactualExplainer, UCInverter
-from sknovel.features import PixelFeaturizer
+from sknovel.features import CNNFeaturizer, PixelFeaturizer
 from sknovel.utils.tensors import mkldnn_enabled, torch_threads
 
 IMAGES = np.random.default_rng(0).random((8, 28, 28)).astype(np.float32)
@@ -65,6 +72,15 @@ TRAIN = {
     "UCInverter": lambda: UCInverter(PixelFeaturizer(), image_size=8, width=8, **COMMON).fit(
         IMAGES
     ),
+    # the comparator network's backward pass and the discriminator
+    "UCInverter-DeePSiM": lambda: UCInverter(
+        PixelFeaturizer(), image_size=16, width=8, feature_weight=0.1, adversarial_weight=0.01,
+        **COMMON,
+    ).fit(IMAGES),
+    # fine-tuning the shipped decoder, made grey
+    "UCInverter-pretrained": lambda: UCInverter(
+        CNNFeaturizer(batch_size=8, device="cpu"), pretrained=True, **COMMON
+    ).fit(IMAGES),
     "CounterfactualExplainer": lambda: CounterfactualExplainer(
         detector, width=4, **{**COMMON, "batch_size": 8}
     ).fit(IMAGES),
@@ -245,6 +261,35 @@ def _uc_inverter_training(images):
     return lambda: inverter.fit(images)
 
 
+def _deepsim_training(images):
+    from sknovel.explain import UCInverter
+    from sknovel.features import PixelFeaturizer
+
+    inverter = UCInverter(
+        PixelFeaturizer(),
+        image_size=16,
+        width=8,
+        epochs=1,
+        batch_size=len(images),
+        feature_weight=0.1,
+        adversarial_weight=0.01,
+        device="cpu",
+    )
+    return lambda: inverter.fit(images)
+
+
+def _pretrained_fine_tuning(images):
+    from sknovel.explain import UCInverter
+    from sknovel.features import CNNFeaturizer
+
+    featurizer = CNNFeaturizer(batch_size=len(images), device="cpu").fit(images)
+    features = featurizer.transform(images)  # the featurizer's inference is not trained
+    inverter = UCInverter(
+        featurizer, pretrained=True, epochs=1, batch_size=len(images), device="cpu"
+    )
+    return lambda: inverter.fit(images, features=features)
+
+
 def _counterfactual_training(images):
     from sknovel.explain import CounterfactualExplainer
 
@@ -262,6 +307,8 @@ def _counterfactual_training(images):
         _autoencoder_training,
         _outlier_exposure_training,
         _uc_inverter_training,
+        _deepsim_training,
+        _pretrained_fine_tuning,
         _counterfactual_training,
     ],
 )

@@ -261,7 +261,8 @@ class UCInverter(NumpyModulePickleMixin, BaseExplainer):
     draws: on the 622 held-out Mars images, 30 epochs of fine-tuning identified 85 % of the
     559 trained on (MSE 0.12), 30 epochs from scratch at the same width 57 % (MSE 0.22), in
     about the same time (``benchmarks/uc_training.py --dataset msl_v1_96px.npz --split val
-    --n-images 622 --epochs 30 --pretrained``, or ``--width 128`` for the other).
+    --n-images 622 --epochs 30 --pretrained``, or ``--width 128`` for the other); 100 epochs
+    of fine-tuning (4 minutes on an idle machine) 92 % (MSE 0.06).
 
     The default ``residual_shift="training_mean"`` was chosen by measurement on DEMUD's
     first 50 picks over the pooled features: the decoded novel part is nearest its own pick
