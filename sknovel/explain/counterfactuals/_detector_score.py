@@ -72,13 +72,19 @@ def protocol_anomaly_score(detector, x, scale):
         Differentiable with respect to `x`.
     """
     torch = import_torch()
+    return -torch.expm1(-_loss_units(detector, x, scale))
+
+
+def _loss_units(detector, x, scale):
+    """max(d, 0) / s with d = −``detector.torch_score_samples(x)``, checked to be a tensor."""
+    torch = import_torch()
     loss = -detector.torch_score_samples(x)
     if not isinstance(loss, torch.Tensor):
         raise TypeError(
             f"detector.torch_score_samples must return a torch tensor; it returned a "
             f"{type(loss).__name__}."
         )
-    return -torch.expm1(-loss.clamp(min=0) / scale)
+    return loss.clamp(min=0) / scale
 
 
 #: Probabilities are kept in [EPSILON, 1 - EPSILON] before their logarithm where they are
@@ -95,13 +101,7 @@ def protocol_log_probabilities(detector, x, scale):
     log φ = log(1 − exp(−max(d, 0) / s)), its argument kept at least EPSILON.
     """
     torch = import_torch()
-    loss = -detector.torch_score_samples(x)
-    if not isinstance(loss, torch.Tensor):
-        raise TypeError(
-            f"detector.torch_score_samples must return a torch tensor; it returned a "
-            f"{type(loss).__name__}."
-        )
-    units = loss.clamp(min=0) / scale
+    units = _loss_units(detector, x, scale)
     return torch.log(-torch.expm1(-units.clamp(min=EPSILON))), -units
 
 
