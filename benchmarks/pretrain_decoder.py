@@ -24,7 +24,12 @@ Steps (each can be run alone):
 3. ``--evaluate``: for each set, held-out and training images: how often a decoded image
    is nearest (pixel MSE) its own source among 100 (the mean over 3 draws of candidates;
    chance 1 %), and its pixel MSE over that of the set's mean training image.
-4. ``--ship``: write the checkpoint as a ``UCInverter.state_dict()`` (decoder weights in
+4. ``--baselines``: what decoders that only *retrieve* training images reach on the held-out
+   images, to tell how far the training sets can carry a decoder: the training image nearest
+   in (standardised) feature space, and the training image nearest in pixel space (an oracle
+   that sees the answer), beside a ridge regression from features to pixels (the best linear
+   decoder, at a few regularisations).
+5. ``--ship``: write the checkpoint as a ``UCInverter.state_dict()`` (decoder weights in
    float16) to ``sknovel/explain/inversion/weights/`` under a name carrying its sha256
    prefix, and print the name to put in ``PRETRAINED_FILE``.
 
@@ -244,6 +249,56 @@ def evaluate(path, work):
     return results
 
 
+def squared_distances(a, b):
+    """Squared Euclidean distances between the rows of a and b (float64)."""
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    return (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None]
+
+
+def baselines(work, names, ridge_penalties=(0.1, 1.0)):
+    """Identification and MSE ratio of retrieval and ridge decoders on the held-out images."""
+    from sknovel.metrics import inversion_identification_rate, inversion_mse_ratio
+
+    sets = load_sets(work, list(SETS))
+    train_features = np.concatenate([sets[n][0][sets[n][3]] for n in SETS]).astype(np.float64)
+    train_pixels = np.concatenate([sets[n][1][sets[n][3]] for n in SETS]) / 255
+    mean, scale = train_features.mean(0), train_features.std(0)
+    scale = np.where(scale > 1e-6, scale, 1)
+    inputs = (train_features - mean) / scale
+    flat = train_pixels.reshape(len(inputs), -1)
+    eigenvalues, vectors = np.linalg.eigh(inputs.T @ inputs)
+    projected = vectors.T @ (inputs.T @ (flat - flat.mean(0)))
+    results = {}
+    for name in names:
+        features, targets, held, training = sets[name]
+        targets = targets / 255
+        own = targets[training]
+        queries = (features[held] - mean) / scale
+        nearest_feature = squared_distances(queries, (features[training] - mean) / scale)
+        decodings = {
+            "nearest in features": own[nearest_feature.argmin(1)],
+            "nearest in pixels (oracle)": own[squared_distances(targets[held], own).argmin(1)],
+        }
+        for penalty in ridge_penalties:
+            weights = vectors @ (projected / (eigenvalues + penalty * len(inputs))[:, None])
+            ridge = np.clip(queries @ weights + flat.mean(0), 0, 1)
+            decodings[f"ridge, penalty {penalty:g}"] = ridge.reshape(targets[held].shape)
+        for label, decoded in decodings.items():
+            rate = np.mean(
+                [
+                    inversion_identification_rate(targets[held], decoded, random_state=seed)
+                    for seed in range(3)
+                ]
+            )
+            ratio = inversion_mse_ratio(targets[held], decoded, baseline=own.mean(0))
+            results[f"{name}, {label}"] = {
+                "identified": round(float(rate), 3),
+                "mse_ratio": round(float(ratio), 3),
+            }
+            print(f"{name:<10} held out, {label:<27}: identified {rate:6.1%}, MSE {ratio:.3f}")
+    return results
+
+
 def ship(path):
     import hashlib
 
@@ -276,6 +331,9 @@ def main():
     parser.add_argument("--init", default=None, help="checkpoint to continue from")
     parser.add_argument("--out", default="decoder.pt")
     parser.add_argument("--evaluate", default=None, help="checkpoint to measure")
+    parser.add_argument(
+        "--baselines", action="store_true", help="retrieval and ridge decoders on held-out images"
+    )
     parser.add_argument("--json", default=None, help="write the measurements here")
     parser.add_argument("--ship", default=None, help="checkpoint to write as package data")
     args = parser.parse_args()
@@ -287,6 +345,10 @@ def main():
         train(args, work)
     if args.evaluate:
         results = evaluate(args.evaluate, work)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.baselines:
+        results = baselines(work, args.sets.split(","))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     if args.ship:
