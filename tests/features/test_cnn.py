@@ -230,6 +230,20 @@ def test_file_paths_of_mixed_sizes_match_arrays(tmp_path):
     )
 
 
+def test_runs_of_equal_sizes_in_a_batch_keep_their_order(tmp_path):
+    # Equal-sized neighbours are resized together; the rows must still follow the files.
+    cut = [False, False, True, True, True, False]  # runs of 2, 3 and 1 in one batch of 6
+    paths, one_by_one = [], []
+    for i, (image, short) in enumerate(zip(SMALL, cut)):
+        image = np.ascontiguousarray(image[:36]) if short else image
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(image).save(paths[-1])
+        one_by_one.append(image)
+    cnn = CNNFeaturizer(crop_size=32, batch_size=6).fit(paths)
+    expected = np.concatenate([cnn.transform(image[None]) for image in one_by_one])
+    np.testing.assert_allclose(cnn.transform(paths), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_paths_are_read_one_batch_at_a_time(tmp_path, monkeypatch):
     paths = []
     for i in range(10):
