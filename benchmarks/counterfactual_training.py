@@ -16,7 +16,8 @@ trained on the normal images (``--detector autoencoder``) or an
 :class:`~sknovel.detectors.OutlierExposureDetector` trained on both (``--detector oe``), 15
 epochs each -- and the explainer are trained on that half; only the explainer's ``fit`` is
 timed. The explainer has its default parameters unless told otherwise (``--epochs``,
-``--target``, ``--no-adversarial``, ``--lambda-*``); ``--pseudo-anomalies``
+``--target``, ``--no-adversarial``, ``--lambda-*``, ``--batch-size``, ``--width``,
+``--learning-rate``); ``--pseudo-anomalies``
 trains it on corrupted normal images instead of the anomalies. ``--target heldout`` holds
 the last fifth of the normal training images out of both trainings and aims at their median
 score; ``--hold-out`` holds them out with any other target, so that targets can be compared
@@ -24,14 +25,18 @@ on the same detector.
 
 It then explains `--n-anomalies` anomalies of the second half and reports, against the
 normal images of that half, the paper's measures -- normality (the detector's ROC AUC,
-normal vs counterfactuals; 50 % is ideal), validity, disentanglement, proximity -- and the
-Fréchet distance ratio: for each concept, the Fréchet distance (EfficientNet-Lite0 features,
+normal vs counterfactuals; 50 % is ideal), validity, disentanglement, proximity -- a
+spread ratio (per concept, the pixel standard deviation of its counterfactuals across the
+anomalies over that of the normal test images; near 0, one image whatever the anomaly) and
+the Fréchet distance ratio: for each concept, the Fréchet distance (EfficientNet-Lite0 features,
 :func:`sknovel.metrics.frechet_distance`) of the counterfactuals of the first `--n-frechet`
 test anomalies to the normal test images, divided by that of the same anomalies, averaged
 over the concepts (sets of equal size, as the distance is biased upwards for small sets;
 ``--n-frechet 0`` skips it). With several ``--seeds`` every seed trains its own detector and
-explainer; ``--json`` appends one record per seed to a JSON list. Other work on the machine
-slows training down; on a busy machine one torch thread can be faster than two.
+explainer; ``--json`` appends one record per seed to a JSON list, ``--examples`` saves the
+first 16 test anomalies with their counterfactuals and the loss curves, to look at. Other
+work on the machine slows training down; on a busy machine one torch thread can be faster
+than two.
 """
 
 import argparse
@@ -52,6 +57,8 @@ DATA_FILES = {"mnist": "mnist_test.npz", "fashion": "fashion_mnist_test.npz"}
 HALF = 5000
 #: Loss weights of the explainer that can be set on the command line.
 LAMBDAS = ("lambda_detector", "lambda_reconstruction", "lambda_concept", "lambda_adversarial")
+#: Other explainer parameters that can be set on the command line, with their types.
+OPTIONS = {"batch_size": int, "width": int, "learning_rate": float}
 
 
 def parse_args(argv):
@@ -82,6 +89,8 @@ def parse_args(argv):
     parser.add_argument("--no-adversarial", action="store_true", help="leave out the GAN term")
     for name in LAMBDAS:
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
+    for name, kind in OPTIONS.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
     parser.add_argument(
         "--pseudo-anomalies",
         action="store_true",
@@ -92,6 +101,13 @@ def parse_args(argv):
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument("--json", type=Path, default=None, help="append the results here")
+    parser.add_argument(
+        "--examples",
+        type=Path,
+        default=None,
+        help="save the first 16 test anomalies, their counterfactuals and the loss curves of "
+        "each seed to this .npz file (the seed is added to its name)",
+    )
     parser.add_argument(
         "--feature-cache", default=None, help="folder caching CNN features between runs"
     )
@@ -107,7 +123,7 @@ def explainer_params(args):
         params["target"] = args.target if args.target == "typical" else float(args.target)
     if args.no_adversarial:
         params["adversarial"] = False
-    for name in LAMBDAS:
+    for name in (*LAMBDAS, *OPTIONS):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
     return params
@@ -228,7 +244,10 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         "median_score_test_normal": float(np.median(normal_scores)),
         "mean_score_anomalies": float(explanation.original_scores.mean()),
         "mean_score_counterfactuals": scores.mean(axis=0).tolist(),
+        "spread_ratio": spread_ratio(explanation.counterfactuals, test_normal),
     }
+    if args.examples is not None:
+        save_examples(args.examples, seed, test_anomalies, explanation, explainer)
     if featurizer is not None:
         n = args.n_frechet
         ratio, anomaly_distance, per_concept = frechet_ratio(
@@ -240,6 +259,40 @@ def run_seed(args, seed, halves, featurizer, normal_features):
             frechet_counterfactuals=per_concept,
         )
     return result
+
+
+def pixel_spread(images):
+    """Mean over pixels of the standard deviation across images (pixels in [0, 1])."""
+    images = np.asarray(images, dtype=np.float64)
+    images = images / 255 if images.max() > 1 else images
+    return float(images.std(axis=0).mean())
+
+
+def spread_ratio(counterfactuals, normal):
+    """How much each concept's counterfactuals vary with their anomaly, over real normal images.
+
+    Per concept: the pixel spread of its counterfactuals across anomalies over that of the real
+    normal test images. Near 0, a concept draws nearly the same image whatever the anomaly: the
+    paper's normality, validity and disentanglement can all pass for such a generator, and its
+    Fréchet distance to real normal images is large.
+    """
+    reference = pixel_spread(normal)
+    return [
+        pixel_spread(counterfactuals[:, k]) / reference for k in range(counterfactuals.shape[1])
+    ]
+
+
+def save_examples(path, seed, anomalies, explanation, explainer, n=16):
+    """Save `n` anomalies, their counterfactuals and scores, and the explainer's loss curves."""
+    np.savez_compressed(
+        path.with_name(f"{path.stem}_seed{seed}.npz"),
+        anomalies=anomalies[:n],
+        counterfactuals=explanation.counterfactuals[:n],
+        scores=explanation.scores[:n],
+        original_scores=explanation.original_scores[:n],
+        loss_curve=np.asarray(explainer.loss_curve_),
+        **{f"loss_{k}": np.asarray(v) for k, v in explainer.loss_components_.items()},
+    )
 
 
 def report(result):
@@ -259,6 +312,10 @@ def report(result):
         f"{result['mean_score_anomalies']:.3f}, of counterfactuals "
         f"{np.round(result['mean_score_counterfactuals'], 3).tolist()}",
     ]
+    lines.append(
+        "  spread across anomalies over that of normal test images, per concept: "
+        f"{np.round(result['spread_ratio'], 2).tolist()}"
+    )
     if "frechet_ratio" in result:
         lines.append(
             f"  Fréchet distance to normal test images: anomalies "
