@@ -56,7 +56,13 @@ DATA_FILES = {"mnist": "mnist_test.npz", "fashion": "fashion_mnist_test.npz"}
 #: Images per half of each test set.
 HALF = 5000
 #: Loss weights of the explainer that can be set on the command line.
-LAMBDAS = ("lambda_detector", "lambda_reconstruction", "lambda_concept", "lambda_adversarial")
+LAMBDAS = (
+    "lambda_detector",
+    "lambda_reconstruction",
+    "lambda_concept",
+    "lambda_adversarial",
+    "lambda_proximity",
+)
 #: Other explainer parameters that can be set on the command line, with their types.
 OPTIONS = {"batch_size": int, "width": int, "learning_rate": float}
 

@@ -37,7 +37,15 @@ from sknovel.utils.tensors import (
 from sknovel.utils.training import NumpyModulePickleMixin, training_batches
 
 #: Names of the loss terms recorded per epoch in ``loss_components_``.
-LOSS_TERMS = ("detector", "reconstruction", "cycle", "concept", "adversarial", "discriminator")
+LOSS_TERMS = (
+    "detector",
+    "reconstruction",
+    "cycle",
+    "proximity",
+    "concept",
+    "adversarial",
+    "discriminator",
+)
 
 
 class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
@@ -105,6 +113,12 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         the L1 terms to keep them realistic.
     lambda_adversarial : float, default=1.0
         Weight of the generator's adversarial loss when `adversarial` is True.
+    lambda_proximity : float, default=0.0
+        Weight of an L1 loss between each counterfactual G(x, α, k) and its anomaly x
+        (mean absolute pixel change), the "minimal change" of most counterfactual methods;
+        not part of the paper's objective, hence 0 by default. Without it each concept
+        tends to draw nearly the same normal image whatever the anomaly (the user guide
+        measures this).
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the order of the training images, the targets
         drawn for them and the pseudo-anomalies. An int gives the same explainer bit for bit
@@ -149,8 +163,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         Mean generator loss (all weighted terms) of each epoch.
     loss_components_ : dict of str to list of float
         Mean unweighted value of each loss term per epoch: ``detector``, ``reconstruction``,
-        ``cycle``, ``concept``, ``adversarial`` and ``discriminator`` (the last two empty
-        without `adversarial`).
+        ``cycle``, ``proximity``, ``concept``, ``adversarial`` and ``discriminator`` (the last
+        two empty without `adversarial`).
     n_epochs_ : int
         Epochs run.
 
@@ -167,7 +181,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     ``bin_values_``, G and R minimise
 
     λ_φ [BCE(φ(x̄), α) + BCE(φ(x̃), φ(x))] + λ_rec [‖G(x, φ(x), k) − x‖₁ + ‖x̃ − x‖₁]
-    + λ_r L_R [+ λ_adv · (−D(x̄, α))]
+    + λ_r L_R [+ λ_adv · (−D(x̄, α))] [+ λ_prox ‖x̄ − x‖₁]
 
     with x̄ = G(x, α, k) and the cycle image x̃ = G(x̄, φ(x), k). L_R is DISSECT's concept
     loss: R must output the one-hot vector of k for the pairs (x, x̄) and (x̄, x̃) -- all zeros
@@ -260,6 +274,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         "lambda_concept": [Interval(Real, 0, None, closed="left")],
         "adversarial": ["boolean"],
         "lambda_adversarial": [Interval(Real, 0, None, closed="left")],
+        "lambda_proximity": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "device": "no_validation",  # checked by resolve_device, which names the parameter
         "verbose": ["verbose"],
@@ -286,6 +301,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         lambda_concept=10.0,
         adversarial=True,
         lambda_adversarial=1.0,
+        lambda_proximity=0.0,
         random_state=None,
         device=None,
         verbose=0,
@@ -303,6 +319,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         self.lambda_concept = lambda_concept
         self.adversarial = adversarial
         self.lambda_adversarial = lambda_adversarial
+        self.lambda_proximity = lambda_proximity
         self.random_state = random_state
         self.device = device
         self.verbose = verbose

@@ -45,7 +45,7 @@ class TrainingStep:
         self.cooperative = [*self.generator.parameters(), *self.classifier.parameters()]
         rate = explainer.learning_rate
         self.optimizer = torch.optim.Adam(self.cooperative, lr=rate, betas=BETAS)
-        self.terms = ("detector", "reconstruction", "cycle", "concept")
+        self.terms = ("detector", "reconstruction", "cycle", "proximity", "concept")
         if self.discriminator is not None:
             self.discriminator.train()
             self.critic_optimizer = torch.optim.Adam(
@@ -83,6 +83,7 @@ class TrainingStep:
             + binary_cross_entropy(log_cycle, log_not_cycle, source),
             "reconstruction": (reconstruction - x).abs().mean(),
             "cycle": (cycle - x).abs().mean(),
+            "proximity": (fake - x).abs().mean(),
             "concept": self._concept_loss(
                 x, fake, cycle, reconstruction, concepts, targets, source_bins, n_concepts
             ),
@@ -91,6 +92,7 @@ class TrainingStep:
             e.lambda_detector * terms["detector"]
             + e.lambda_reconstruction * (terms["reconstruction"] + terms["cycle"])
             + e.lambda_concept * terms["concept"]
+            + e.lambda_proximity * terms["proximity"]
         )
         if self.discriminator is not None:
             terms["adversarial"] = -self.discriminator(fake, targets).mean()
