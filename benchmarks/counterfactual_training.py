@@ -268,10 +268,10 @@ def run_seed(args, seed, halves, featurizer, normal_features):
 
 
 def pixel_spread(images):
-    """Mean over pixels of the standard deviation across images (pixels in [0, 1])."""
-    images = np.asarray(images, dtype=np.float64)
-    images = images / 255 if images.max() > 1 else images
-    return float(images.std(axis=0).mean())
+    """Mean over pixels of the standard deviation across images (uint8 or float in [0, 1])."""
+    from sknovel.utils.images import to_unit_float
+
+    return float(to_unit_float(np.asarray(images), np.float64).std(axis=0).mean())
 
 
 def spread_ratio(counterfactuals, normal):
