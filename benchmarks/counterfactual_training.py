@@ -17,7 +17,7 @@ trained on the normal images (``--detector autoencoder``) or an
 epochs each -- and the explainer are trained on that half; only the explainer's ``fit`` is
 timed. The explainer has its default parameters unless told otherwise (``--epochs``,
 ``--target``, ``--no-adversarial``, ``--lambda-*``, ``--batch-size``, ``--width``,
-``--learning-rate``); ``--pseudo-anomalies``
+``--learning-rate``, ``--generator-output``); ``--pseudo-anomalies``
 trains it on corrupted normal images instead of the anomalies. ``--target heldout`` holds
 the last fifth of the normal training images out of both trainings and aims at their median
 score; ``--hold-out`` holds them out with any other target, so that targets can be compared
@@ -34,7 +34,8 @@ test anomalies to the normal test images, divided by that of the same anomalies,
 over the concepts (sets of equal size, as the distance is biased upwards for small sets;
 ``--n-frechet 0`` skips it). With several ``--seeds`` every seed trains its own detector and
 explainer; ``--json`` appends one record per seed to a JSON list, ``--examples`` saves the
-first 16 test anomalies with their counterfactuals and the loss curves, to look at. Other
+first 16 test anomalies with their counterfactuals and the loss curves, and a picture of the
+first ten (a .png beside the .npz), to look at. Other
 work on the machine slows training down; on a busy machine one torch thread can be faster
 than two.
 """
@@ -64,7 +65,7 @@ LAMBDAS = (
     "lambda_proximity",
 )
 #: Other explainer parameters that can be set on the command line, with their types.
-OPTIONS = {"batch_size": int, "width": int, "learning_rate": float}
+OPTIONS = {"batch_size": int, "width": int, "learning_rate": float, "generator_output": str}
 
 
 def parse_args(argv):
@@ -112,7 +113,8 @@ def parse_args(argv):
         type=Path,
         default=None,
         help="save the first 16 test anomalies, their counterfactuals and the loss curves of "
-        "each seed to this .npz file (the seed is added to its name)",
+        "each seed to this .npz file (the seed is added to its name), and a picture of the "
+        "first ten beside it (.png)",
     )
     parser.add_argument(
         "--feature-cache", default=None, help="folder caching CNN features between runs"
@@ -299,6 +301,31 @@ def save_examples(path, seed, anomalies, explanation, explainer, n=16):
         loss_curve=np.asarray(explainer.loss_curve_),
         **{f"loss_{k}": np.asarray(v) for k, v in explainer.loss_components_.items()},
     )
+    draw_examples(path.with_name(f"{path.stem}_seed{seed}.png"), anomalies, explanation)
+
+
+def draw_examples(path, anomalies, explanation, n=10):
+    """A PNG of the first `n` anomalies (top row) and each concept's counterfactuals below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sknovel.utils.images import to_unit_float
+
+    counterfactuals = explanation.counterfactuals[:n]
+    rows = [
+        to_unit_float(anomalies[:n]),
+        *(counterfactuals[:, k] for k in range(counterfactuals.shape[1])),
+    ]
+    figure, axes = plt.subplots(len(rows), n, figsize=(n, len(rows)), squeeze=False)
+    for row, images in zip(axes, rows):
+        for ax, image in zip(row, images):
+            ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=1)
+            ax.set_axis_off()
+    figure.subplots_adjust(left=0, right=1, bottom=0, top=1, wspace=0.05, hspace=0.05)
+    figure.savefig(path, dpi=60)
+    plt.close(figure)
 
 
 def report(result):

@@ -456,6 +456,56 @@ def test_without_the_adversarial_term(fitted):
     )
 
 
+def test_blend_generator_keeps_what_its_mask_keeps():
+    from sknovel.explain.counterfactuals._networks import CounterfactualGenerator
+
+    torch.manual_seed(0)
+    images = torch.rand(6, 3, 9, 7)  # sizes that are not multiples of 4: padded and cropped
+    condition = torch.arange(6) % 4
+    blend = CounterfactualGenerator(3, 4, 4, output="blend").eval()
+    with torch.no_grad():
+        started = blend(images, condition)
+        assert started.shape == images.shape
+        assert 0 <= started.min() and started.max() <= 1
+        blend.head.bias[0] = 100.0  # the mask keeps everything: the output is the input
+        torch.testing.assert_close(blend(images, condition), images)
+        blend.head.bias[0] = -100.0  # it keeps nothing: the output is the paint alone
+        repainted = blend(images, condition)
+        blend.head.bias[0] = -200.0
+        torch.testing.assert_close(blend(images, condition), repainted)
+        # In between, each pixel lies between the input and the paint.
+        low, high = torch.minimum(images, repainted), torch.maximum(images, repainted)
+        assert bool(((started >= low - 1e-6) & (started <= high + 1e-6)).all())
+    plain = CounterfactualGenerator(3, 4, 4, output="image").eval()
+    assert plain.head.out_channels == 3 and blend.head.out_channels == 4
+
+
+@pytest.mark.parametrize("output", ["blend", "image"])
+def test_both_generator_outputs_train_explain_and_pickle(output):
+    explainer = CounterfactualExplainer(brightness_detector, generator_output=output, **FAST)
+    explanation = explainer.fit(X, Y).explain(ANOMALOUS)
+    assert explainer.generator_.output == output
+    assert explanation.counterfactuals.shape == (12, 2, 8, 8)
+    restored = pickle.loads(pickle.dumps(explainer))
+    np.testing.assert_array_equal(
+        restored.explain(ANOMALOUS).counterfactuals, explanation.counterfactuals
+    )
+
+
+def test_blend_counterfactuals_follow_their_anomaly_more_than_image_ones():
+    """The point of "blend": what is not repainted is the anomaly, so counterfactuals vary
+    with it. After a short training on the brightness detector, the spread of each concept's
+    counterfactuals across anomalies is larger with "blend" than with "image"."""
+
+    def spread(output):
+        explainer = CounterfactualExplainer(
+            brightness_detector, generator_output=output, **{**FAST, "epochs": 4}
+        ).fit(X, Y)
+        return explainer.explain(ANOMALOUS).counterfactuals.std(axis=0).mean()
+
+    assert spread("blend") > spread("image")
+
+
 def test_pickle_round_trip_holds_numpy_weights_and_loads_on_the_cpu(fitted, autoencoder):
     explainer = CounterfactualExplainer(autoencoder, **FAST).fit(X, Y)
     state = explainer.__getstate__()
@@ -567,6 +617,7 @@ def test_unusable_detectors(detector, error, match):
         ({"target": 0.5}, "'target' parameter"),
         ({"target": -0.1}, "'target' parameter"),
         ({"target": "median"}, "'target' parameter"),
+        ({"generator_output": "residual"}, "'generator_output' parameter"),
         ({"device": "tpu"}, "device='tpu'"),
     ],
 )

@@ -96,7 +96,7 @@ class CounterfactualGenerator(nn.Module):
     """G(x, condition) → image in [0, 1] of x's shape.
 
     conv3×3(w) → down-blocks (2w at H/2, 4w at H/4) → one block at H/4 → up-blocks
-    (2w at H/2, w at H) → CBN-ReLU-conv3×3(C) → sigmoid, with ``w = width``. The condition
+    (2w at H/2, w at H) → CBN-ReLU-conv3×3 → output, with ``w = width``. The condition
     index is ``concept * n_bins + score_bin``.
 
     Parameters
@@ -107,10 +107,20 @@ class CounterfactualGenerator(nn.Module):
         n_concepts · n_bins.
     width : int
         Channels of the full-size feature maps.
+    output : {"image", "blend"}
+        "image": the last convolution gives C channels and a sigmoid the image (DISSECT).
+        "blend": it gives a mask logit and C paint channels, and the output is
+        ``m * x + (1 - m) * p`` with ``m = sigmoid(logit)`` and ``p = sigmoid(paint)``:
+        every pixel is kept or repainted (the attention mask of GANimation, Pumarola et
+        al. 2018), so what the generator does not change is the input itself. The mask
+        starts near one half, not near "keep everything": the concepts' initial
+        differences then show in the output, and the concept classifier has something to
+        learn from (started at 95 % kept, the concepts collapsed into one change).
     """
 
-    def __init__(self, channels, n_conditions, width):
+    def __init__(self, channels, n_conditions, width, output="image"):
         super().__init__()
+        self.output = output
         self.stem = nn.Conv2d(channels, width, 3, padding=1)
         sizes = [width, 2 * width, 4 * width, 4 * width, 2 * width, width]
         resamples = ["down", "down", None, "up", "up"]
@@ -118,15 +128,19 @@ class CounterfactualGenerator(nn.Module):
             GeneratorBlock(a, b, n_conditions, r) for a, b, r in zip(sizes, sizes[1:], resamples)
         )
         self.norm = ConditionalBatchNorm2d(width, n_conditions)
-        self.head = nn.Conv2d(width, channels, 3, padding=1)
+        out_channels = channels + 1 if output == "blend" else channels
+        self.head = nn.Conv2d(width, out_channels, 3, padding=1)
 
     def forward(self, x, condition):
         height, width = x.shape[-2:]
         h = self.stem(_pad(x) * 2 - 1)  # DISSECT works on [-1, 1]
         for block in self.blocks:
             h = block(h, condition)
-        h = self.head(F.relu(self.norm(h, condition)))
-        return torch.sigmoid(h[..., :height, :width])
+        h = self.head(F.relu(self.norm(h, condition)))[..., :height, :width]
+        if self.output == "image":
+            return torch.sigmoid(h)
+        keep = torch.sigmoid(h[:, :1])
+        return keep * x + (1 - keep) * torch.sigmoid(h[:, 1:])
 
 
 class CriticBlock(nn.Module):
@@ -197,10 +211,10 @@ class ProjectionDiscriminator(nn.Module):
         return self.linear(h)[:, 0] + (self.embedding(score_bin) * h).sum(dim=1)
 
 
-def build_networks(channels, n_concepts, n_bins, width, adversarial):
+def build_networks(channels, n_concepts, n_bins, width, adversarial, output="image"):
     """The explainer's networks, keyed by the attribute that holds them (D None if unused)."""
     return {
-        "generator_": CounterfactualGenerator(channels, n_concepts * n_bins, width),
+        "generator_": CounterfactualGenerator(channels, n_concepts * n_bins, width, output),
         "concept_classifier_": ConceptClassifier(channels, n_concepts, width),
         "discriminator_": ProjectionDiscriminator(channels, n_bins, width) if adversarial else None,
     }
