@@ -96,9 +96,9 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         paper). In the user guide's measurements "image" drew nearly the same counterfactual
         for every anomaly; "blend" made them follow their anomaly, closer to it and to real
         normal images, for normal classes 0 of MNIST and Fashion-MNIST, but it lost the
-        concepts' separation with K = 3 unless `lambda_concept` was raised, and for MNIST's
-        digit 1 it collapsed to a blank image the detector calls anomalous. Not yet the
-        default for that reason.
+        concepts' separation with K = 3 in one of two seeds unless `lambda_concept` was
+        raised, and for one seed of MNIST's digit 1 it collapsed to a blank image the
+        detector calls anomalous. Not yet the default for these reasons.
     epochs : int, default=20
         Passes over the training images (normal and anomalous together).
     batch_size : int, default=32
