@@ -492,6 +492,18 @@ def test_both_generator_outputs_train_explain_and_pickle(output):
     )
 
 
+def test_explainers_pickled_before_generator_output_load_as_image_generators(fitted):
+    state = fitted.__getstate__()
+    del state["generator_output"]
+    state["_network_config"] = {k: v for k, v in state["_network_config"].items() if k != "output"}
+    restored = CounterfactualExplainer.__new__(CounterfactualExplainer)
+    restored.__setstate__(state)
+    assert restored.get_params()["generator_output"] == "image"
+    np.testing.assert_array_equal(
+        restored.explain(ANOMALOUS).counterfactuals, fitted.explain(ANOMALOUS).counterfactuals
+    )
+
+
 def test_blend_counterfactuals_follow_their_anomaly_more_than_image_ones():
     """The point of "blend": what is not repainted is the anomaly, so counterfactuals vary
     with it. After a short training on the brightness detector, the spread of each concept's

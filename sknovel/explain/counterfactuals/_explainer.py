@@ -578,6 +578,11 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             target_score=self.target_score_,
         )
 
+    def __setstate__(self, state):
+        # Explainers pickled before `generator_output` existed drew the image.
+        state.setdefault("generator_output", "image")
+        super().__setstate__(state)
+
     def _build_modules(self):
         from sknovel.explain.counterfactuals._networks import build_networks
 
