@@ -43,6 +43,7 @@ than two.
 import argparse
 import json
 import os
+import pickle
 import platform
 import sys
 import time
@@ -64,6 +65,8 @@ LAMBDAS = (
     "lambda_adversarial",
     "lambda_proximity",
 )
+#: Percentiles of the scores of real normal images and counterfactuals that a run records.
+PERCENTILES = (10, 25, 50, 75, 90)
 #: Other explainer parameters that can be set on the command line, with their types.
 OPTIONS = {"batch_size": int, "width": int, "learning_rate": float, "generator_output": str}
 
@@ -94,6 +97,11 @@ def parse_args(argv):
         '"--target heldout")',
     )
     parser.add_argument("--no-adversarial", action="store_true", help="leave out the GAN term")
+    parser.add_argument(
+        "--learning-rate-decay",
+        action="store_true",
+        help="lower the step size linearly over the second half of the epochs",
+    )
     for name in LAMBDAS:
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
     for name, kind in OPTIONS.items():
@@ -117,6 +125,12 @@ def parse_args(argv):
         "first ten beside it (.png)",
     )
     parser.add_argument(
+        "--save-explainer",
+        type=Path,
+        default=None,
+        help="pickle each seed's fitted explainer and its detector to this file (seed added)",
+    )
+    parser.add_argument(
         "--feature-cache", default=None, help="folder caching CNN features between runs"
     )
     return parser.parse_args(argv)
@@ -131,6 +145,8 @@ def explainer_params(args):
         params["target"] = args.target if args.target == "typical" else float(args.target)
     if args.no_adversarial:
         params["adversarial"] = False
+    if args.learning_rate_decay:
+        params["learning_rate_decay"] = True
     for name in (*LAMBDAS, *OPTIONS):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
@@ -252,8 +268,15 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         "median_score_test_normal": float(np.median(normal_scores)),
         "mean_score_anomalies": float(explanation.original_scores.mean()),
         "mean_score_counterfactuals": scores.mean(axis=0).tolist(),
+        # Where the scores lie, to read normality by: 10th, 25th, 50th, 75th, 90th percentiles.
+        "score_percentiles_test_normal": np.percentile(normal_scores, PERCENTILES).tolist(),
+        "score_percentiles_counterfactuals": np.percentile(scores, PERCENTILES).tolist(),
         "spread_ratio": spread_ratio(explanation.counterfactuals, test_normal),
     }
+    if args.save_explainer is not None:
+        path = args.save_explainer
+        with open(path.with_name(f"{path.stem}_seed{seed}{path.suffix}"), "wb") as file:
+            pickle.dump(explainer, file)
     if args.examples is not None:
         save_examples(args.examples, seed, test_anomalies, explanation, explainer)
     if featurizer is not None:

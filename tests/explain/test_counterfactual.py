@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks
 
@@ -27,7 +27,7 @@ from sknovel.detectors import ConvAutoencoder
 from sknovel.explain import CounterfactualExplainer
 from sknovel.explain.counterfactuals._detector_score import make_detector_score
 from sknovel.explain.counterfactuals._pseudo_anomalies import CORRUPTIONS, corrupt, pseudo_anomalies
-from sknovel.explain.counterfactuals._training import nearest_levels
+from sknovel.explain.counterfactuals._training import decay_factor, nearest_levels
 
 torch = pytest.importorskip("torch")
 
@@ -504,6 +504,60 @@ def test_explainers_pickled_before_generator_output_load_as_image_generators(fit
     )
 
 
+def test_decay_factor_is_constant_for_half_the_epochs_then_falls_by_equal_steps():
+    assert [decay_factor(e, 6) for e in range(1, 7)] == [1, 1, 1, 1, 2 / 3, 1 / 3]
+    assert [decay_factor(e, 5) for e in range(1, 6)] == [1, 1, 1, 2 / 3, 1 / 3]
+    assert decay_factor(1, 1) == 1
+    factors = [decay_factor(e, 20) for e in range(1, 21)]
+    assert factors[:11] == [1] * 11 and factors[-1] == 0.1
+    assert np.allclose(np.diff(factors[10:]), -0.1)
+
+
+def test_learning_rate_decay_changes_only_the_second_half_of_training():
+    """Two epochs both run at the full step size (the last at 1 / ceil(2 / 2)): the weights
+    are the same with and without the decay; with three the last runs at half of it."""
+
+    def weights(epochs, decay):
+        params = {**FAST, "epochs": epochs, "learning_rate_decay": decay}
+        explainer = CounterfactualExplainer(brightness_detector, **params).fit(X, Y)
+        return torch.cat([p.detach().flatten() for p in explainer.generator_.parameters()])
+
+    torch.testing.assert_close(weights(2, True), weights(2, False), rtol=0, atol=0)
+    assert not torch.equal(weights(3, True), weights(3, False))
+
+
+def test_explainers_pickled_before_learning_rate_decay_load_without_it(fitted):
+    state = fitted.__getstate__()
+    del state["learning_rate_decay"]
+    restored = CounterfactualExplainer.__new__(CounterfactualExplainer)
+    restored.__setstate__(state)
+    assert restored.get_params()["learning_rate_decay"] is False
+
+
+def test_fit_checks_its_counterfactuals_and_warns_when_training_failed():
+    """A generator that is not rewarded for lowering the score (lambda_detector=0) leaves
+    the bright images bright: fit measures it and says so; a trained one passes quietly."""
+    with pytest.warns(ConvergenceWarning, match=r"only \d+% of the counterfactuals of 12"):
+        failed = CounterfactualExplainer(brightness_detector, lambda_detector=0.0, **FAST).fit(X, Y)
+    assert failed.training_validity_ < 0.5
+    params = {**FAST, "epochs": 8, "target": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        trained = CounterfactualExplainer(brightness_detector, **params).fit(X, Y)
+    explanation = trained.explain(ANOMALOUS)
+    assert trained.training_validity_ == np.mean(explanation.scores <= 0.5)
+    assert trained.training_validity_ >= 0.5
+
+
+def test_training_validity_is_nan_when_no_training_image_is_called_anomalous():
+    def lenient_detector(x):  # calls every image normal
+        return 0.4 * x.mean(dim=(1, 2, 3))
+
+    explainer = CounterfactualExplainer(lenient_detector, **FAST).fit(X, Y)
+    assert np.all(explainer.training_scores_ <= 0.5)
+    assert np.isnan(explainer.training_validity_)
+
+
 def test_blend_counterfactuals_follow_their_anomaly_more_than_image_ones():
     """The point of "blend": what is not repainted is the anomaly, so counterfactuals vary
     with it. After a short training on the brightness detector, the spread of each concept's
@@ -714,3 +768,4 @@ def test_counterfactuals_of_mnist_anomalies_are_normal_and_distinct(mnist_single
     predicted = explanation.concept_probabilities.argmax(axis=2)
     accuracy = np.mean(predicted == np.arange(explainer.n_concepts))
     assert accuracy > 0.75  # chance is 0.5; a classifier blind to the concept gets 0.5
+    assert explainer.training_validity_ > 0.9  # fit's own check agrees

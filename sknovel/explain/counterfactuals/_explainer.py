@@ -8,6 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -36,6 +37,8 @@ from sknovel.utils.tensors import (
 )
 from sknovel.utils.training import NumpyModulePickleMixin, training_batches
 
+#: Training images called anomalous whose counterfactuals ``fit`` checks (training_validity_).
+VALIDITY_CHECK_SIZE = 256
 #: Names of the loss terms recorded per epoch in ``loss_components_``.
 LOSS_TERMS = (
     "detector",
@@ -59,7 +62,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     k; a concept classifier R learns, together with G, to tell from a pair (x, G(x, α, k))
     which k made the change, which forces the K concepts apart. This is the scheme of DISSECT
     (Ghandeharioun et al. 2022), scaled down to small images and a CPU (see Notes). The
-    paper's authors have published no code; this is an independent implementation.
+    repository the paper names held only a README when we looked (December 2026); this is
+    an independent implementation.
 
     Parameters
     ----------
@@ -105,6 +109,11 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         Images per optimisation step, and per batch in :meth:`explain`. At least 2.
     learning_rate : float, default=1e-3
         Step size of the Adam optimisers (β = (0.5, 0.999)).
+    learning_rate_decay : bool, default=False
+        Keep the step size for the first half of the epochs, then lower it linearly, epoch
+        by epoch, to ``learning_rate / ceil(epochs / 2)`` in the last (CycleGAN's schedule,
+        Zhu et al. 2017). Meant against late instabilities of the adversarial game: see the
+        user guide's measurements.
     lambda_detector : float, default=6.0
         Weight of the detector loss: binary cross-entropy between the detector's score of
         G(x, α, k) and α, plus that of the cycle image G(G(x, α, k), φ(x), k) and φ(x).
@@ -178,6 +187,13 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         two empty without `adversarial`).
     n_epochs_ : int
         Epochs run.
+    training_validity_ : float
+        Share of the counterfactuals of training images that the detector calls anomalous
+        (the first ``VALIDITY_CHECK_SIZE`` = 256 of them) that it calls normal: a check that
+        training worked, made at the end of ``fit``. Below 0.5, ``fit`` warns (a
+        ``ConvergenceWarning``); in the user guide's runs a generator that collapsed into
+        one image the detector calls anomalous showed 0. NaN when the detector calls no
+        training image anomalous.
 
     See Also
     --------
@@ -281,6 +297,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_decay": ["boolean"],
         "lambda_detector": [Interval(Real, 0, None, closed="left")],
         "lambda_reconstruction": [Interval(Real, 0, None, closed="left")],
         "lambda_concept": [Interval(Real, 0, None, closed="left")],
@@ -309,6 +326,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         epochs=20,
         batch_size=32,
         learning_rate=1e-3,
+        learning_rate_decay=False,
         lambda_detector=6.0,
         lambda_reconstruction=10.0,
         lambda_concept=10.0,
@@ -328,6 +346,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
         self.lambda_detector = lambda_detector
         self.lambda_reconstruction = lambda_reconstruction
         self.lambda_concept = lambda_concept
@@ -385,7 +404,26 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             self.bin_values_ = np.linspace(self.target_score_, 1, self.n_bins)
             self._build_networks(device, rng)
             self._train(score, images, rng, device)
+        self.training_validity_ = self._training_validity(images)
         return self
+
+    def _training_validity(self, images):
+        """Validity of the counterfactuals of the training images called anomalous; warns."""
+        called_anomalous = images[self.training_scores_ > self.threshold_][:VALIDITY_CHECK_SIZE]
+        if not len(called_anomalous):
+            return float("nan")
+        scores = self.explain(called_anomalous).scores
+        validity = float(np.mean(scores <= self.threshold_))
+        if validity < 0.5:
+            warnings.warn(
+                f"Training did not converge: only {validity:.0%} of the counterfactuals of "
+                f"{len(called_anomalous)} training images the detector calls anomalous are "
+                f"called normal (training_validity_). Try a lower learning_rate (now "
+                f"{self.learning_rate}), learning_rate_decay=True or another random_state.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return validity
 
     def _target_score(self, normal_scores):
         """The lowest score level: `target`, or the median score of the normal images."""
@@ -450,7 +488,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
 
     def _train(self, score, images, rng, device):
         torch = import_torch()
-        from sknovel.explain.counterfactuals._training import TrainingStep
+        from sknovel.explain.counterfactuals._training import TrainingStep, decay_factor
 
         step = TrainingStep(self, score, device)
         source = self.training_scores_.astype(np.float32)
@@ -461,6 +499,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         )
         with bar:
             for epoch in range(1, self.epochs + 1):
+                if self.learning_rate_decay:
+                    step.scale_learning_rate(decay_factor(epoch, self.epochs))
                 totals, n_seen = dict.fromkeys(("total", *LOSS_TERMS), 0.0), 0
                 for batch in training_batches(rng.permutation(len(images)), self.batch_size):
                     concepts = rng.randint(self.n_concepts, size=len(batch))
@@ -579,8 +619,10 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         )
 
     def __setstate__(self, state):
-        # Explainers pickled before `generator_output` existed drew the image.
+        # Explainers pickled before these parameters existed drew the image at a constant
+        # step size.
         state.setdefault("generator_output", "image")
+        state.setdefault("learning_rate_decay", False)
         super().__setstate__(state)
 
     def _build_modules(self):

@@ -23,6 +23,16 @@ def nearest_levels(scores, lowest, n_bins):
     return torch.round(position).clamp(0, n_bins - 1).long()
 
 
+def decay_factor(epoch, epochs):
+    """Step-size factor of 1-based `epoch` of `epochs`: 1 in the first half, then linear.
+
+    CycleGAN's schedule (Zhu et al. 2017): constant, then falling by equal steps so that the
+    last epoch runs at ``1 / ceil(epochs / 2)`` of the full step size, never at zero.
+    """
+    decaying = epochs - epochs // 2
+    return min(1.0, (epochs - epoch + 1) / decaying)
+
+
 class TrainingStep:
     """Run one step of the losses of :class:`~sknovel.explain.CounterfactualExplainer`.
 
@@ -54,6 +64,15 @@ class TrainingStep:
             self.terms += ("adversarial", "discriminator")
         self.bin_values = torch.as_tensor(explainer.bin_values_, dtype=torch.float32, device=device)
         self.lowest = float(explainer.bin_values_[0])
+
+    def scale_learning_rate(self, factor):
+        """Set every optimiser's step size to ``factor`` times ``learning_rate``."""
+        optimizers = [self.optimizer]
+        if self.discriminator is not None:
+            optimizers.append(self.critic_optimizer)
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = self.explainer.learning_rate * factor
 
     def __call__(self, x, source, concepts, targets):
         """One step on images `x` with detector scores `source`, drawn concepts and levels.
