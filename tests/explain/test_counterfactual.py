@@ -684,6 +684,7 @@ def test_unusable_detectors(detector, error, match):
         ({"target": -0.1}, "'target' parameter"),
         ({"target": "median"}, "'target' parameter"),
         ({"generator_output": "residual"}, "'generator_output' parameter"),
+        ({"learning_rate_decay": "yes"}, "'learning_rate_decay' parameter"),
         ({"device": "tpu"}, "device='tpu'"),
     ],
 )
