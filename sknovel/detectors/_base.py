@@ -21,6 +21,10 @@ from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import images_to_tensor, import_torch, resolve_device, torch_seed
 from sknovel.utils.training import EarlyStopping, NumpyModulePickleMixin
 
+#: Fewest held-out normal images whose scores set a detector's threshold ``offset_`` (and
+#: CounterfactualExplainer's typical target); with fewer, the training images' scores do.
+MIN_HELD_OUT_IMAGES = 20
+
 
 class TorchImageDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
     """Base of the outlier detectors on images that train one torch network, ``module_``.
@@ -77,6 +81,11 @@ class TorchImageDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
                 f"Training diverged: the scores are not finite after {self.n_epochs_} "
                 f"epochs; lower learning_rate (now {self.learning_rate})."
             )
+        # How new normal images score: a network fits its training images better than new
+        # ones, so a threshold on the training scores calls too many new normal images novel.
+        self.validation_scores_ = self._scores(data.validation_normal)
+        if len(self.validation_scores_) >= MIN_HELD_OUT_IMAGES:
+            scores = self.validation_scores_
         self.offset_ = float(np.percentile(scores, 100 * self.contamination))
         return self
 

@@ -419,7 +419,10 @@ def test_counterfactuals_land_near_the_typical_normal_score():
 
 
 def test_typical_target_needs_normal_images_called_normal():
-    with pytest.raises(ValueError, match=r"target='typical' needs .* median score is 0\.9"):
+    with pytest.raises(
+        ValueError,
+        match=r"target='typical' needs .* median score of its normal training images is 0\.9",
+    ):
         CounterfactualExplainer(brightness_detector, **FAST).fit(ANOMALOUS)
     # a float target does not depend on the detector's view of the normal images
     CounterfactualExplainer(brightness_detector, **FAST, target=0.1).fit(ANOMALOUS)
@@ -750,9 +753,14 @@ def test_counterfactuals_of_mnist_anomalies_are_normal_and_distinct(mnist_single
     With target=0.0 ("as normal as possible"): at this small scale (300 + 300 digits, 6
     epochs) the typical target of this autoencoder (0.39, anomalies 0.59) asks for so small a
     change that the two concepts collapsed into one (disentanglement 51 %, 100 % with 0.0).
+    The detector trains on all 300 zeros and sets its threshold on them
+    (validation_fraction=0): a threshold on 30 held-out zeros calls only 59 % of these
+    anomalies anomalous, too few to test their counterfactuals.
     """
     normal, anomalous, test_anomalies = mnist_single
-    detector = ConvAutoencoder(epochs=10, batch_size=32, n_iter_no_change=None, random_state=0)
+    detector = ConvAutoencoder(
+        epochs=10, batch_size=32, n_iter_no_change=None, validation_fraction=0.0, random_state=0
+    )
     detector.fit(normal)
     explainer = CounterfactualExplainer(
         detector, target=0.0, epochs=6, random_state=0, device="cpu"
@@ -770,3 +778,76 @@ def test_counterfactuals_of_mnist_anomalies_are_normal_and_distinct(mnist_single
     accuracy = np.mean(predicted == np.arange(explainer.n_concepts))
     assert accuracy > 0.75  # chance is 0.5; a classifier blind to the concept gets 0.5
     assert explainer.training_validity_ > 0.9  # fit's own check agrees
+
+
+# ------------------------------------------- the typical target from the detector's held-out images
+
+
+class HeldOutMeanImageDetector(MeanImageDetector):
+    """MeanImageDetector that, like sknovel's detectors, records validation_scores_."""
+
+    def __init__(self, shift=0.0, held_out_scores=()):
+        super().__init__(shift)
+        self.held_out_scores = held_out_scores
+
+    def fit(self, X, y=None):
+        super().fit(X, y)
+        self.validation_scores_ = np.asarray(self.held_out_scores, dtype=np.float64)
+        return self
+
+
+def _protocol_scores(detector, raw):
+    """The explainer's score of raw score_samples: 1 - exp(-max(-raw, 0) / s)."""
+    scale = make_detector_score(detector).scale
+    return 1 - np.exp(-np.maximum(-np.asarray(raw), 0) / scale)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_typical_target_is_the_median_score_of_the_detectors_held_out_images():
+    """A detector scores new normal images lower than its training images; the typical
+    target follows the new ones when the detector records at least 20 of them."""
+    reference = MeanImageDetector().fit(NORMAL)
+    training = reference.score_samples(NORMAL)
+    held_out = np.linspace(training.min(), np.percentile(training, 20), 21)  # lower: "unseen"
+    detector = HeldOutMeanImageDetector(held_out_scores=held_out).fit(NORMAL)
+    explainer = CounterfactualExplainer(detector, **FAST).fit(X, Y)
+    assert explainer.target_source_ == "detector validation images"
+    expected = np.median(_protocol_scores(detector, held_out))
+    assert explainer.target_score_ == pytest.approx(expected, rel=1e-6)
+    assert explainer.target_score_ > np.median(explainer.training_scores_[: len(NORMAL)])
+    assert explainer.bin_values_[0] == explainer.target_score_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("held_out", [None, np.zeros(19)])
+def test_typical_target_falls_back_to_the_training_images(held_out):
+    """Without validation_scores_, or with fewer than 20, the normal images given to fit."""
+    if held_out is None:
+        detector = MeanImageDetector().fit(NORMAL)
+    else:
+        detector = HeldOutMeanImageDetector(held_out_scores=held_out).fit(NORMAL)
+    explainer = CounterfactualExplainer(detector, **FAST).fit(X, Y)
+    assert explainer.target_source_ == "normal training images"
+    expected = np.median(explainer.training_scores_[: len(NORMAL)])
+    assert explainer.target_score_ == pytest.approx(expected, rel=1e-6)
+    assert CounterfactualExplainer(detector, **FAST, target=0.1).fit(X, Y).target_source_ == (
+        "target"
+    )
+
+
+def test_typical_target_from_held_out_images_called_anomalous_is_refused():
+    detector = MeanImageDetector().fit(NORMAL)
+    held_out = np.full(20, 3 * detector.offset_)  # three times the threshold loss: φ = 0.875
+    detector = HeldOutMeanImageDetector(held_out_scores=held_out).fit(NORMAL)
+    with pytest.raises(
+        ValueError, match=r"median score of its detector validation images is 0\.875"
+    ):
+        CounterfactualExplainer(detector, **FAST).fit(X, Y)
+
+
+def test_explainers_pickled_before_target_source_load_with_it(fitted):
+    state = fitted.__getstate__()
+    del state["target_source_"]
+    restored = CounterfactualExplainer.__new__(CounterfactualExplainer)
+    restored.__setstate__(state)
+    assert restored.target_source_ == "normal training images"

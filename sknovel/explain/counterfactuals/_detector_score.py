@@ -151,6 +151,20 @@ class DetectorScore:
         score = self(x).clamp(EPSILON, 1 - EPSILON)
         return score.log(), (1 - score).log()
 
+    def held_out_scores(self):
+        """φ of the normal images the detector held out from training, or None.
+
+        A protocol detector that records ``validation_scores_`` (``score_samples`` of its
+        held-out normal images, as :class:`~sknovel.detectors.ConvAutoencoder` and
+        :class:`~sknovel.detectors.OutlierExposureDetector` do) gives them mapped as
+        :func:`protocol_anomaly_score` maps a batch; any other detector gives None.
+        """
+        raw = getattr(self.detector, "validation_scores_", None)
+        if self.scale is None or raw is None:
+            return None
+        losses = np.maximum(-np.asarray(raw, dtype=np.float64), 0)
+        return -np.expm1(-losses / self.scale)
+
     @contextlib.contextmanager
     def frozen(self):
         """Eval mode and no weight gradients for the detector's modules; restored on exit.
