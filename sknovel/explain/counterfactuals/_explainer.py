@@ -96,30 +96,33 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     width : int, default=16
         Channels of the generator's full-size feature maps (doubled at each of its two
         halvings); the concept classifier and the discriminator use the same width.
-    generator_output : {"image", "blend"}, default="image"
+    generator_output : {"auto", "image", "blend"}, default="auto"
         How the generator makes its image. "image": the image directly (DISSECT's
         generator). "blend": per pixel, a mask m in [0, 1] and a paint p, and the
         counterfactual is ``m * x + (1 - m) * p``, so that what it does not repaint is the
         anomaly itself (the attention mask of GANimation, Pumarola et al. 2018; not in the
-        paper). In the user guide's measurements "image" drew nearly the same counterfactual
-        for every anomaly; "blend" made them follow their anomaly. With
-        ``learning_rate_decay=True`` and an outlier-exposure detector it is the best setting
-        measured (Fashion-MNIST, 3 settings × 3 seeds: validity and disentanglement above 90 %
-        and Fréchet ratio below 100 % in every run), but with the autoencoder on MNIST it
-        changed the anomalies too little (validity 12 %), and one MNIST seed collapsed to one
-        image the detector calls anomalous; so "image" stays the default.
+        paper). "auto": "image" for a detector that scores by reconstruction (it has
+        ``torch_reconstruct``, as :class:`~sknovel.detectors.ConvAutoencoder`), else
+        "blend" (``generator_output_`` records the choice). In the user guide's
+        measurements, with ``learning_rate_decay=True``: for an outlier-exposure detector
+        "image" drew nearly the same, over-typical counterfactual for every anomaly (MNIST:
+        normality 21 %), "blend" made them follow their anomaly (Fashion-MNIST, 3 settings ×
+        3 seeds: validity and disentanglement above 90 % and Fréchet ratio below 100 % in
+        every run); for the autoencoder "blend" changed the anomalies too little (MNIST:
+        validity 1 %) and "image" met all four targets on MNIST.
     epochs : int, default=20
         Passes over the training images (normal and anomalous together).
     batch_size : int, default=32
         Images per optimisation step, and per batch in :meth:`explain`. At least 2.
     learning_rate : float, default=1e-3
         Step size of the Adam optimisers (β = (0.5, 0.999)).
-    learning_rate_decay : bool, default=False
+    learning_rate_decay : bool, default=True
         Keep the step size for the first half of the epochs, then lower it linearly, epoch
         by epoch, to ``learning_rate / ceil(epochs / 2)`` in the last (CycleGAN's schedule,
         Zhu et al. 2017): late in training the adversarial game settles instead of
         swinging. In the user guide's paired runs it kept the blend generator's concepts
-        apart (disentanglement 58.7 → 94.2 % and 85.5 → 97.1 %).
+        apart (disentanglement 58.7 → 94.2 % and 85.5 → 97.1 %). False keeps the step size
+        (the default of earlier versions).
     lambda_detector : float, default=6.0
         Weight of the detector loss: binary cross-entropy between the detector's score of
         G(x, α, k) and α, plus that of the cycle image G(G(x, α, k), φ(x), k) and φ(x).
@@ -164,6 +167,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         R, in eval mode: ``concept_classifier_(x, x_changed)`` gives one logit per concept.
     discriminator_ : torch.nn.Module or None
         D when `adversarial`, else None.
+    generator_output_ : {"image", "blend"}
+        The generator used: `generator_output`, or what "auto" chose for the detector.
     input_shape_ : tuple of int
         (height, width, channels) of the training images; later inputs must match.
     score_scale_ : float or None
@@ -306,7 +311,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         "target": [StrOptions({"typical"}), Interval(Real, 0, THRESHOLD, closed="left")],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
         "width": [Interval(Integral, 1, None, closed="left")],
-        "generator_output": [StrOptions({"image", "blend"})],
+        "generator_output": [StrOptions({"auto", "image", "blend"})],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -335,11 +340,11 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         target="typical",
         n_bins=3,
         width=16,
-        generator_output="image",
+        generator_output="auto",
         epochs=20,
         batch_size=32,
         learning_rate=1e-3,
-        learning_rate_decay=False,
+        learning_rate_decay=True,
         lambda_detector=6.0,
         lambda_reconstruction=10.0,
         lambda_concept=10.0,
@@ -404,6 +409,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         self.input_shape_ = tuple(int(v) for v in images.shape[1:])
+        self.generator_output_ = self._generator_output()
         self.score_scale_ = score.scale
         self.threshold_ = THRESHOLD
         with score.frozen():
@@ -430,15 +436,26 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         scores = self.explain(called_anomalous).scores
         validity = float(np.mean(scores <= self.threshold_))
         if validity < 0.5:
+            remedies = [f"more epochs (now {self.epochs})"]
+            remedies.append(f"a lower learning_rate (now {self.learning_rate})")
+            if not self.learning_rate_decay:
+                remedies.append("learning_rate_decay=True")
             warnings.warn(
                 f"Training did not converge: only {validity:.0%} of the counterfactuals of "
                 f"{len(called_anomalous)} training images the detector calls anomalous are "
-                f"called normal (training_validity_). Try a lower learning_rate (now "
-                f"{self.learning_rate}), learning_rate_decay=True or another random_state.",
+                f"called normal (training_validity_). Try {', '.join(remedies)} or another "
+                f"random_state.",
                 ConvergenceWarning,
                 stacklevel=4,  # the caller of fit, past sklearn's fit wrapper
             )
         return validity
+
+    def _generator_output(self):
+        """`generator_output`, with "auto" resolved for the detector (see the parameter)."""
+        if self.generator_output != "auto":
+            return self.generator_output
+        reconstructs = callable(getattr(self.detector, "torch_reconstruct", None))
+        return "image" if reconstructs else "blend"
 
     def _target_score(self, normal_scores, held_out_scores):
         """The lowest score level and where it comes from (see `target`)."""
@@ -497,7 +514,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             "n_bins": self.n_bins,
             "width": self.width,
             "adversarial": bool(self.adversarial),
-            "output": self.generator_output,
+            "output": self.generator_output_,
         }
         with torch.random.fork_rng(devices=[]):  # seed the initialisation, not torch's state
             torch.manual_seed(torch_seed(rng))
@@ -642,6 +659,8 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         # step size.
         state.setdefault("generator_output", "image")
         state.setdefault("learning_rate_decay", False)
+        if "input_shape_" in state:  # fitted before "auto" existed: the parameter was the choice
+            state.setdefault("generator_output_", state["generator_output"])
         if "target_score_" in state:
             state.setdefault(
                 "target_source_",
