@@ -99,8 +99,10 @@ def parse_args(argv):
     parser.add_argument("--no-adversarial", action="store_true", help="leave out the GAN term")
     parser.add_argument(
         "--learning-rate-decay",
-        action="store_true",
-        help="lower the step size linearly over the second half of the epochs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="lower the step size linearly over the second half of the epochs, or not "
+        "(default: the estimator's, which does)",
     )
     for name in LAMBDAS:
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
@@ -145,8 +147,8 @@ def explainer_params(args):
         params["target"] = args.target if args.target == "typical" else float(args.target)
     if args.no_adversarial:
         params["adversarial"] = False
-    if args.learning_rate_decay:
-        params["learning_rate_decay"] = True
+    if args.learning_rate_decay is not None:
+        params["learning_rate_decay"] = args.learning_rate_decay
     for name in (*LAMBDAS, *OPTIONS):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
@@ -266,6 +268,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         "proximity": counterfactual_proximity(test_anomalies, explanation.counterfactuals),
         "target_score": explainer.target_score_,
         "target_source": explainer.target_source_,
+        "generator_output": explainer.generator_output_,
         "training_validity": explainer.training_validity_,
         "n_detector_validation": len(getattr(detector, "validation_scores_", ())),
         "median_score_test_normal": float(np.median(normal_scores)),
