@@ -19,11 +19,7 @@ from sknovel.utils.images import (
 )
 from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import images_to_tensor, import_torch, resolve_device, torch_seed
-from sknovel.utils.training import EarlyStopping, NumpyModulePickleMixin
-
-#: Fewest held-out normal images whose scores set a detector's threshold ``offset_`` (and
-#: CounterfactualExplainer's typical target); with fewer, the training images' scores do.
-MIN_HELD_OUT_IMAGES = 20
+from sknovel.utils.training import MIN_HELD_OUT_IMAGES, EarlyStopping, NumpyModulePickleMixin
 
 
 class TorchImageDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):

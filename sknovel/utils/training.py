@@ -1,7 +1,8 @@
-"""Pieces of a torch training loop shared by the trained explainers.
+"""Pieces of a torch training loop shared by the trained detectors and explainers.
 
-Validation split, mini-batches, early stopping that keeps the best weights, one progress line
-per epoch, and a CPU-loadable pickle state (numpy arrays instead of tensors).
+Validation split (and how many held-out images are enough to set a threshold on),
+mini-batches, early stopping that keeps the best weights, one progress line per epoch, and a
+CPU-loadable pickle state (numpy arrays instead of tensors).
 """
 
 import copy
@@ -9,6 +10,10 @@ import copy
 import numpy as np
 
 from sknovel.utils.tensors import import_torch
+
+#: Fewest held-out normal images whose scores set a detector's threshold ``offset_`` (and
+#: CounterfactualExplainer's typical target); with fewer, the training images' scores do.
+MIN_HELD_OUT_IMAGES = 20
 
 
 def validation_split(n_samples, fraction, rng, *, name="X", min_train=2):

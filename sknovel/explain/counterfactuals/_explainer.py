@@ -12,7 +12,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from sknovel.detectors._base import MIN_HELD_OUT_IMAGES
 from sknovel.explain._base import BaseExplainer
 from sknovel.explain.counterfactuals._detector_score import (
     THRESHOLD,
@@ -36,7 +35,7 @@ from sknovel.utils.tensors import (
     tensor_to_images,
     torch_seed,
 )
-from sknovel.utils.training import NumpyModulePickleMixin, training_batches
+from sknovel.utils.training import MIN_HELD_OUT_IMAGES, NumpyModulePickleMixin, training_batches
 
 #: Training images called anomalous whose counterfactuals ``fit`` checks (training_validity_).
 VALIDITY_CHECK_SIZE = 256
