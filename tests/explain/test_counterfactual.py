@@ -870,13 +870,16 @@ def test_typical_target_falls_back_to_the_training_images(held_out):
     )
 
 
-def test_typical_target_from_held_out_images_called_anomalous_is_refused():
+def test_typical_target_from_held_out_scores_anomalous_or_nan_is_refused():
     detector = MeanImageDetector().fit(NORMAL)
     held_out = np.full(20, 3 * detector.offset_)  # three times the threshold loss: φ = 0.875
     detector = HeldOutMeanImageDetector(held_out_scores=held_out).fit(NORMAL)
     with pytest.raises(
         ValueError, match=r"median score of its detector validation images is 0\.875"
     ):
+        CounterfactualExplainer(detector, **FAST).fit(X, Y)
+    detector = HeldOutMeanImageDetector(held_out_scores=np.full(20, np.nan)).fit(NORMAL)
+    with pytest.raises(ValueError, match=r"median score of its detector validation images is nan"):
         CounterfactualExplainer(detector, **FAST).fit(X, Y)
 
 

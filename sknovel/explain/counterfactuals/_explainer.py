@@ -465,7 +465,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         else:
             scores, source = normal_scores, "normal training images"
         typical = float(np.median(scores))
-        if typical >= THRESHOLD:
+        if not typical < THRESHOLD:  # also NaN
             raise ValueError(
                 f"target='typical' needs a detector that calls most normal images normal, but "
                 f"the median score of its {source} is {typical:.3g}, not below the threshold "
