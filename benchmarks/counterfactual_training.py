@@ -182,6 +182,12 @@ def make_detector(kind, epochs, seed):
     )
 
 
+def fit_detector(detector, kind, X, y):
+    """Fit `detector` of `kind`: OE on normal images and outliers (y = -1), the autoencoder on
+    the normal images (y = 1) alone."""
+    return detector.fit(X, y) if kind == "oe" else detector.fit(X[y == 1])
+
+
 def explainer_scale(detector, images):
     """A protocol detector's scores as the explainer maps them: 1 - 2 ** (-max(d, 0) / d_t).
 
@@ -223,7 +229,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
     y = np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
     detector = make_detector(args.detector, args.detector_epochs, seed)
     start = time.perf_counter()
-    detector.fit(X, y) if args.detector == "oe" else detector.fit(normal)
+    fit_detector(detector, args.detector, X, y)
     detector_seconds = time.perf_counter() - start
     params = explainer_params(args)
     if args.target == "heldout":

@@ -30,7 +30,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from counterfactual_training import DATA_FILES, load_halves, make_detector  # noqa: E402
+from counterfactual_training import (  # noqa: E402
+    DATA_FILES,
+    fit_detector,
+    load_halves,
+    make_detector,
+)
 
 
 def parse_args(argv):
@@ -51,11 +56,8 @@ def measure(args, seed, halves):
     (normal, anomalous), (test_normal, test_anomalies) = halves
     detector = make_detector(args.detector, args.detector_epochs, seed)
     detector.set_params(contamination=args.contamination)
-    if args.detector == "oe":
-        X = np.concatenate([normal, anomalous])
-        detector.fit(X, np.r_[np.ones(len(normal)), -np.ones(len(anomalous))])
-    else:
-        detector.fit(normal)
+    X = np.concatenate([normal, anomalous])
+    fit_detector(detector, args.detector, X, np.r_[np.ones(len(normal)), -np.ones(len(anomalous))])
     training = detector.score_samples(normal)
     held_out = detector.validation_scores_
     unseen = detector.score_samples(test_normal)
