@@ -27,7 +27,14 @@ from sknovel.detectors import ConvAutoencoder
 from sknovel.explain import CounterfactualExplainer
 from sknovel.explain.counterfactuals._detector_score import make_detector_score
 from sknovel.explain.counterfactuals._pseudo_anomalies import CORRUPTIONS, corrupt, pseudo_anomalies
-from sknovel.explain.counterfactuals._training import decay_factor, nearest_levels
+from sknovel.explain.counterfactuals._training import (
+    CALIBRATION_RANGE,
+    MAX_WEIGHT_FACTOR,
+    decay_factor,
+    lowest_level_loss,
+    nearest_levels,
+    next_correction,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -419,6 +426,80 @@ def test_counterfactuals_land_near_the_typical_normal_score():
     np.testing.assert_allclose(medians, typical.target_score_, atol=0.07)
     lowest = CounterfactualExplainer(detector, **params, target=0.0).fit(images, labels)
     assert np.all(np.median(lowest.explain(anomalous).scores, axis=0) < medians - 0.1)
+
+
+def _loss_units(score):
+    return -np.log1p(-score)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    target=st.floats(0.001, 0.45),
+    corrections=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8),
+)
+def test_calibration_answers_a_miss_with_a_lower_loss_target_then_a_higher_weight(
+    target, corrections
+):
+    """Counterfactuals above the target lower the loss target, down to 1/16 of the target's
+    loss; beyond that they raise the weight, up to MAX_WEIGHT_FACTOR. Those below the
+    target raise the loss target, up to 4 times its loss and below the threshold."""
+    low, high = CALIBRATION_RANGE
+    correction = 0.0
+    previous = lowest_level_loss(correction, target)
+    assert previous == (pytest.approx(target), 1.0)
+    for median in corrections:
+        correction = next_correction(correction, median, target)
+        score, weight = lowest_level_loss(correction, target)
+        u, u_target = _loss_units(score), _loss_units(target)
+        assert u_target * low * (1 - 1e-9) <= u <= u_target * high * (1 + 1e-9)
+        assert u <= 0.9 * np.log(2) * (1 + 1e-9)
+        assert 1.0 <= weight <= MAX_WEIGHT_FACTOR * (1 + 1e-9)
+        assert weight == 1.0 or u == pytest.approx(u_target * low)
+        above = _loss_units(median) > u_target
+        if above:
+            assert score <= previous[0] * (1 + 1e-9) and weight >= previous[1]
+        else:
+            assert score >= previous[0] * (1 - 1e-9) or u == pytest.approx(0.9 * np.log(2))
+            assert weight <= previous[1]
+        previous = (score, weight)
+
+
+def test_calibration_keeps_the_loss_when_counterfactuals_hit_the_target():
+    assert next_correction(0.7, 0.2, 0.2) == pytest.approx(0.7)
+    # Twice the target's loss: half of log 2 is corrected, the loss target's u falls by √2.
+    target = 0.1
+    median = -np.expm1(-2 * _loss_units(target))
+    correction = next_correction(0.0, median, target)
+    assert correction == pytest.approx(0.5 * np.log(2))
+    expected = -np.expm1(-_loss_units(target) / np.sqrt(2))
+    assert lowest_level_loss(correction, target) == (pytest.approx(expected), 1.0)
+    # Far above, for long: the floor of the loss target, then the largest weight.
+    for _ in range(20):
+        correction = next_correction(correction, 0.49, 0.001)
+    score, weight = lowest_level_loss(correction, 0.001)
+    assert _loss_units(score) == pytest.approx(_loss_units(0.001) / 16)
+    assert weight == pytest.approx(MAX_WEIGHT_FACTOR)
+    assert next_correction(0.0, 0.3, 0.0) == 0.0  # "as normal as possible": nothing to aim at
+
+
+def test_calibration_is_recorded_and_changes_only_what_the_detector_term_asks():
+    """From a quarter of the epochs on, each epoch records the median score of the
+    calibration counterfactuals and the loss target it set; the levels stay put."""
+    params = {**FAST, "epochs": 4}
+    plain = CounterfactualExplainer(brightness_detector, **params, calibrate_target=False)
+    plain.fit(X, Y)
+    assert plain.calibration_curve_ == []
+    assert plain.lowest_loss_target_ == plain.target_score_
+    assert plain.lowest_loss_weight_ == 1.0
+    calibrated = CounterfactualExplainer(brightness_detector, **params).fit(X, Y)
+    assert len(calibrated.calibration_curve_) == 4  # epochs 1-4 are all >= 0.25 * 4
+    np.testing.assert_array_equal(calibrated.bin_values_, plain.bin_values_)
+    correction = 0.0
+    for median, loss_target, weight in calibrated.calibration_curve_:
+        correction = next_correction(correction, median, calibrated.target_score_)
+        assert (loss_target, weight) == lowest_level_loss(correction, calibrated.target_score_)
+    assert calibrated.lowest_loss_target_ == loss_target
+    assert calibrated.lowest_loss_weight_ == weight
 
 
 def test_typical_target_needs_normal_images_called_normal():
@@ -889,3 +970,16 @@ def test_explainers_pickled_before_target_source_load_with_it(fitted):
     restored = CounterfactualExplainer.__new__(CounterfactualExplainer)
     restored.__setstate__(state)
     assert restored.target_source_ == "normal training images"
+
+
+def test_explainers_pickled_before_calibration_load_without_it(fitted):
+    state = fitted.__getstate__()
+    calibration = ("lowest_loss_target_", "lowest_loss_weight_", "calibration_curve_")
+    for name in ("calibrate_target", *calibration):
+        del state[name]
+    restored = CounterfactualExplainer.__new__(CounterfactualExplainer)
+    restored.__setstate__(state)
+    assert restored.get_params()["calibrate_target"] is False
+    assert restored.lowest_loss_target_ == fitted.target_score_
+    assert restored.lowest_loss_weight_ == 1.0
+    assert restored.calibration_curve_ == []

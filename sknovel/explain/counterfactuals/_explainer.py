@@ -39,6 +39,8 @@ from sknovel.utils.training import MIN_HELD_OUT_IMAGES, NumpyModulePickleMixin, 
 
 #: Training images called anomalous whose counterfactuals ``fit`` checks (training_validity_).
 VALIDITY_CHECK_SIZE = 256
+#: Share of the epochs after which the lowest level's loss target is calibrated, each epoch.
+CALIBRATION_START = 0.25
 #: Names of the loss terms recorded per epoch in ``loss_components_``.
 LOSS_TERMS = (
     "detector",
@@ -122,6 +124,16 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         swinging. In the user guide's paired runs it kept the blend generator's concepts
         apart (disentanglement 58.7 → 94.2 % and 85.5 → 97.1 %). False keeps the step size
         (the default of earlier versions).
+    calibrate_target : bool, default=True
+        Make the counterfactuals' median score land at ``target_score_``. The realism and
+        cycle terms pull the counterfactuals away from the score the detector term asks
+        for, so they can end up more anomalous (or more normal) than typical normal images.
+        With calibration, from a quarter of the epochs on, after each epoch the median
+        detector score of the counterfactuals of up to 256 training images the detector
+        calls anomalous is compared with ``target_score_``, and what the detector term asks
+        of the lowest level is corrected: first the score it aims at, then, once that is at
+        its floor, its weight (see Notes). The level the generator is conditioned on, and
+        explains with, stays ``bin_values_[0]``.
     lambda_detector : float, default=6.0
         Weight of the detector loss: binary cross-entropy between the detector's score of
         G(x, α, k) and α, plus that of the cycle image G(G(x, α, k), φ(x), k) and φ(x).
@@ -192,6 +204,16 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     n_pseudo_anomalies_above_threshold_ : int or None
         Of the pseudo-anomalies made (when ``y`` labels no image -1), how many the detector
         calls anomalous; the rest are the highest-scoring other corruptions.
+    lowest_loss_target_ : float
+        The score the detector term asked of the lowest level in the last epoch:
+        ``target_score_`` unless `calibrate_target` moved it.
+    lowest_loss_weight_ : float
+        The factor on the detector term of the lowest level in the last epoch: 1 unless
+        `calibrate_target` raised it.
+    calibration_curve_ : list of tuple of float
+        With `calibrate_target`, per calibrated epoch: the median score of the calibration
+        counterfactuals, and the loss target and weight factor set for the next epoch.
+        Empty otherwise.
     loss_curve_ : list of float
         Mean generator loss (all weighted terms) of each epoch.
     loss_components_ : dict of str to list of float
@@ -258,6 +280,16 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     over the normal images given to ``fit``. When t is not below the threshold, ``fit``
     raises a ValueError.
 
+    **Calibration.** Scores are compared as u = −log(1 − φ) (for a protocol detector, its
+    loss in units of s). A correction c starts at 0 and, after each calibrated epoch, grows
+    by half of log(u(median) / u(``target_score_``)). The lowest level's loss target is
+    u(``target_score_``)·exp(−c), kept between 1/16 and 4 times u(``target_score_``) and
+    below 0.9 times the threshold's u; the part of c beyond the floor multiplies that
+    level's detector term by exp(c − log 16), at most 8. The floor matters for a detector
+    that scores most normal images near 0 (an outlier-exposure detector): no loss target
+    is then low enough, and only a heavier term pulls the counterfactuals further down.
+    A float ``target`` of 0 is not calibrated.
+
     **Pseudo-anomalies.** G learns to move images from high scores to low ones only if it
     sees images with high scores. Pass anomalies (or outlier-exposure images from other
     data) in ``X``, labelled -1 in ``y``; without them, every normal image is corrupted once
@@ -315,6 +347,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_decay": ["boolean"],
+        "calibrate_target": ["boolean"],
         "lambda_detector": [Interval(Real, 0, None, closed="left")],
         "lambda_reconstruction": [Interval(Real, 0, None, closed="left")],
         "lambda_concept": [Interval(Real, 0, None, closed="left")],
@@ -344,6 +377,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         batch_size=32,
         learning_rate=1e-3,
         learning_rate_decay=True,
+        calibrate_target=True,
         lambda_detector=6.0,
         lambda_reconstruction=10.0,
         lambda_concept=10.0,
@@ -364,6 +398,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
+        self.calibrate_target = calibrate_target
         self.lambda_detector = lambda_detector
         self.lambda_reconstruction = lambda_reconstruction
         self.lambda_concept = lambda_concept
@@ -423,7 +458,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             )
             self.bin_values_ = np.linspace(self.target_score_, 1, self.n_bins)
             self._build_networks(device, rng)
-            self._train(score, images, rng, device)
+            self._train(score, images, rng, device, self._calibration_images(images))
         self.training_validity_ = self._training_validity(images)
         return self
 
@@ -521,12 +556,27 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         for name, module in networks.items():
             setattr(self, name, None if module is None else module.to(device))
 
-    def _train(self, score, images, rng, device):
+    def _calibration_images(self, images):
+        """Training images whose counterfactuals calibrate the lowest level's loss target."""
+        called_anomalous = images[self.training_scores_ > self.threshold_]
+        if not len(called_anomalous):
+            called_anomalous = images[self.n_normal_ :]
+        return called_anomalous[:VALIDITY_CHECK_SIZE]
+
+    def _train(self, score, images, rng, device, calibration_images):
         torch = import_torch()
-        from sknovel.explain.counterfactuals._training import TrainingStep, decay_factor
+        from sknovel.explain.counterfactuals._training import (
+            TrainingStep,
+            decay_factor,
+            lowest_level_loss,
+            next_correction,
+        )
 
         step = TrainingStep(self, score, device)
         source = self.training_scores_.astype(np.float32)
+        self.lowest_loss_target_, self.lowest_loss_weight_ = self.target_score_, 1.0
+        correction = 0.0
+        self.calibration_curve_ = []
         self.loss_curve_ = []
         self.loss_components_ = {term: [] for term in LOSS_TERMS}
         bar = progress_bar(
@@ -558,10 +608,34 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
                 for term in LOSS_TERMS:
                     if term in step.terms:
                         self.loss_components_[term].append(totals[term] / n_seen)
+                if self.calibrate_target and epoch >= CALIBRATION_START * self.epochs:
+                    scores = self._lowest_level_scores(score, calibration_images, device)
+                    median = float(np.median(scores))
+                    correction = next_correction(correction, median, self.target_score_)
+                    loss = lowest_level_loss(correction, self.target_score_)
+                    self.lowest_loss_target_, self.lowest_loss_weight_ = loss
+                    step.set_lowest_level_loss(*loss)
+                    self.calibration_curve_.append((median, *loss))
                 bar.set_postfix(self._last_losses(), refresh=False)
                 bar.update()
         self.n_epochs_ = self.epochs
         step.finish()
+
+    def _lowest_level_scores(self, score, images, device):
+        """Detector scores of the lowest-level counterfactuals of `images`, every concept."""
+        torch = import_torch()
+        generator = self.generator_
+        was_training = generator.training
+        generator.eval()
+        scores = []
+        with torch.no_grad():
+            for start in range(0, len(images), self.batch_size):
+                x = _to_tensor(images[start : start + self.batch_size], device)
+                for k in range(self.n_concepts):
+                    condition = torch.full((len(x),), k * self.n_bins, device=device)
+                    scores.append(score(generator(x, condition)))
+        generator.train(was_training)
+        return _numpy(torch.cat(scores))
 
     def _last_losses(self):
         """The total loss and each recorded term of the last epoch, for the progress bar."""
@@ -658,9 +732,13 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         # step size.
         state.setdefault("generator_output", "image")
         state.setdefault("learning_rate_decay", False)
+        state.setdefault("calibrate_target", False)
         if "input_shape_" in state:  # fitted before "auto" existed: the parameter was the choice
             state.setdefault("generator_output_", state["generator_output"])
         if "target_score_" in state:
+            state.setdefault("lowest_loss_target_", state["target_score_"])
+            state.setdefault("lowest_loss_weight_", 1.0)
+            state.setdefault("calibration_curve_", [])
             state.setdefault(
                 "target_source_",
                 "target" if state.get("target") != "typical" else "normal training images",

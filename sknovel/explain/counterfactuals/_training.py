@@ -1,5 +1,7 @@
 """One optimisation step of the counterfactual generator, concept classifier and critic."""
 
+import math
+
 from sknovel.utils.tensors import import_torch
 
 torch = import_torch()
@@ -9,9 +11,12 @@ F = torch.nn.functional
 BETAS = (0.5, 0.999)
 
 
-def binary_cross_entropy(log_probability, log_complement, target):
-    """Mean BCE against (soft) targets, from log p and log(1 - p) (see DetectorScore)."""
-    return -(target * log_probability + (1 - target) * log_complement).mean()
+def binary_cross_entropy(log_probability, log_complement, target, weight=1.0):
+    """Mean BCE against (soft) targets, from log p and log(1 - p) (see DetectorScore).
+
+    `weight` scales each image's term (a tensor, or 1).
+    """
+    return -(weight * (target * log_probability + (1 - target) * log_complement)).mean()
 
 
 def nearest_levels(scores, lowest, n_bins):
@@ -31,6 +36,49 @@ def decay_factor(epoch, epochs):
     """
     decaying = epochs - epochs // 2
     return min(1.0, (epochs - epoch + 1) / decaying)
+
+
+#: Share of the measured miss, as log(u(median) / u(target)), that one calibration corrects.
+CALIBRATION_GAIN = 0.5
+#: The lowest level's loss target stays within these factors of the target, in -log(1 - φ).
+CALIBRATION_RANGE = (1 / 16, 4)
+#: Most the lowest level's detector weight is raised, once its loss target is at the floor.
+MAX_WEIGHT_FACTOR = 8
+
+
+def _loss_units(score):
+    """u = -log(1 - φ): a protocol detector's loss in units of its scale (see DetectorScore)."""
+    return -math.log1p(-min(score, 1 - 1e-7))
+
+
+def next_correction(correction, median_score, target):
+    """The calibration's correction after an epoch whose counterfactuals' median is given.
+
+    The correction c grows by ``CALIBRATION_GAIN * log(u(median) / u(target))`` (it grows when
+    the counterfactuals land above the target) and stays in ``[-log(CALIBRATION_RANGE[1]),
+    log(1 / CALIBRATION_RANGE[0]) + log(MAX_WEIGHT_FACTOR)]``. A target of 0 is not calibrated.
+    """
+    if target <= 0:
+        return correction
+    low, high = CALIBRATION_RANGE
+    u_target = _loss_units(target)
+    u_median = max(_loss_units(median_score), u_target * low)
+    moved = correction + CALIBRATION_GAIN * math.log(u_median / u_target)
+    return min(max(moved, -math.log(high)), -math.log(low) + math.log(MAX_WEIGHT_FACTOR))
+
+
+def lowest_level_loss(correction, target):
+    """The score the detector term asks of the lowest level, and that term's weight factor.
+
+    The loss target's u is ``u(target) * exp(-c)``, within ``CALIBRATION_RANGE`` of u(target)
+    and below 0.9 times the threshold's u; the part of c beyond the loss target's floor
+    raises the weight instead, up to ``MAX_WEIGHT_FACTOR``.
+    """
+    low, high = CALIBRATION_RANGE
+    shift = min(max(correction, -math.log(high)), -math.log(low))
+    u_loss = min(_loss_units(target) * math.exp(-shift), 0.9 * math.log(2))
+    weight = math.exp(max(0.0, correction + math.log(low)))
+    return float(-math.expm1(-u_loss)), weight
 
 
 class TrainingStep:
@@ -64,6 +112,15 @@ class TrainingStep:
             self.terms += ("adversarial", "discriminator")
         self.bin_values = torch.as_tensor(explainer.bin_values_, dtype=torch.float32, device=device)
         self.lowest = float(explainer.bin_values_[0])
+        # What the detector term asks of each level, and how much; calibration may move the
+        # lowest off bin_values_[0], which stays the level the generator is conditioned on.
+        self.loss_values = self.bin_values.clone()
+        self.loss_weights = torch.ones_like(self.bin_values)
+
+    def set_lowest_level_loss(self, score, weight):
+        """Make the detector term train the lowest level towards `score`, `weight` times."""
+        self.loss_values[0] = score
+        self.loss_weights[0] = weight
 
     def scale_learning_rate(self, factor):
         """Set every optimiser's step size to ``factor`` times ``learning_rate``."""
@@ -98,7 +155,9 @@ class TrainingStep:
             log_complements.chunk(2),
         )
         terms = {
-            "detector": binary_cross_entropy(log_fake, log_not_fake, self.bin_values[targets])
+            "detector": binary_cross_entropy(
+                log_fake, log_not_fake, self.loss_values[targets], self.loss_weights[targets]
+            )
             + binary_cross_entropy(log_cycle, log_not_cycle, source),
             "reconstruction": (reconstruction - x).abs().mean(),
             "cycle": (cycle - x).abs().mean(),
