@@ -97,6 +97,13 @@ def parse_args(argv):
         "training images, held out from detector and explainer (default: the estimator's)",
     )
     parser.add_argument(
+        "--target-quantile",
+        type=float,
+        default=None,
+        help="aim at this quantile of the scores of the detector's held-out validation images "
+        "(a float target) instead of their median",
+    )
+    parser.add_argument(
         "--hold-out",
         action="store_true",
         help="hold the last fifth of the normal training images out of detector and explainer "
@@ -206,11 +213,16 @@ def fit_detector(detector, kind, X, y):
 
 
 def explainer_scale(detector, images):
-    """A protocol detector's scores as the explainer maps them: 1 - 2 ** (-max(d, 0) / d_t).
+    """A protocol detector's scores of `images` as the explainer maps them."""
+    return mapped_scores(detector, detector.score_samples(images))
+
+
+def mapped_scores(detector, score_samples):
+    """Scores as the explainer maps them: 1 - 2 ** (-max(d, 0) / d_t).
 
     d = -score_samples and d_t = -offset_ (see CounterfactualExplainer's Notes).
     """
-    losses = np.maximum(-detector.score_samples(images), 0)
+    losses = np.maximum(-np.asarray(score_samples), 0)
     return 1 - 2.0 ** (-losses / -detector.offset_)
 
 
@@ -251,6 +263,9 @@ def run_seed(args, seed, halves, featurizer, normal_features):
     params = explainer_params(args)
     if args.target == "heldout":
         params["target"] = float(np.median(explainer_scale(detector, held_out)))
+    if args.target_quantile is not None:
+        validation = mapped_scores(detector, detector.validation_scores_)
+        params["target"] = float(np.quantile(validation, args.target_quantile))
     explainer = CounterfactualExplainer(
         detector, random_state=seed, device="cpu", verbose=1, **params
     )
@@ -271,6 +286,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         "seed": seed,
         "params": params,
         "target_option": args.target,
+        "target_quantile": args.target_quantile,
         "held_out": 0 if held_out is None else len(held_out),
         "pseudo_anomalies": args.pseudo_anomalies,
         "n_train_normal": len(normal),

@@ -133,7 +133,11 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         calls anomalous is compared with ``target_score_``, and what the detector term asks
         of the lowest level is corrected: first the score it aims at, then, once that is at
         its floor, its weight (see Notes). The level the generator is conditioned on, and
-        explains with, stays ``bin_values_[0]``.
+        explains with, stays ``bin_values_[0]``. In the user guide's paired runs it brought
+        normality into the 50-70 % range: 69.6 → 51.3 % (autoencoder, MNIST 1; without and
+        with it) and 79.8 → 64.1 % (outlier exposure, Fashion-MNIST 0; moving the loss
+        target alone, and then the weight too). False aims at ``target_score_`` alone (the
+        behaviour of earlier versions).
     lambda_detector : float, default=6.0
         Weight of the detector loss: binary cross-entropy between the detector's score of
         G(x, α, k) and α, plus that of the cycle image G(G(x, α, k), φ(x), k) and φ(x).
@@ -205,10 +209,10 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         Of the pseudo-anomalies made (when ``y`` labels no image -1), how many the detector
         calls anomalous; the rest are the highest-scoring other corruptions.
     lowest_loss_target_ : float
-        The score the detector term asked of the lowest level in the last epoch:
+        The score the detector term asks of the lowest level at the end of training:
         ``target_score_`` unless `calibrate_target` moved it.
     lowest_loss_weight_ : float
-        The factor on the detector term of the lowest level in the last epoch: 1 unless
+        The factor on the lowest level's detector term at the end of training: 1 unless
         `calibrate_target` raised it.
     calibration_curve_ : list of tuple of float
         With `calibrate_target`, per calibrated epoch: the median score of the calibration
@@ -632,10 +636,15 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             for start in range(0, len(images), self.batch_size):
                 x = _to_tensor(images[start : start + self.batch_size], device)
                 for k in range(self.n_concepts):
-                    condition = torch.full((len(x),), k * self.n_bins, device=device)
-                    scores.append(score(generator(x, condition)))
+                    scores.append(score(self._lowest_level(generator, x, k)))
         generator.train(was_training)
         return _numpy(torch.cat(scores))
+
+    def _lowest_level(self, generator, x, concept):
+        """G(x, bin_values_[0], concept): the counterfactuals explanations show."""
+        torch = import_torch()
+        condition = torch.full((len(x),), concept * self.n_bins, device=x.device)
+        return generator(x, condition)
 
     def _last_losses(self):
         """The total loss and each recorded term of the last epoch, for the progress bar."""
@@ -707,8 +716,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
                 parts["original"].append(score(x))
                 changed, scores, concepts = [], [], []
                 for k in range(self.n_concepts):
-                    condition = torch.full((len(x),), k * self.n_bins, device=device)
-                    counterfactual = generator(x, condition)
+                    counterfactual = self._lowest_level(generator, x, k)
                     changed.append(tensor_to_images(counterfactual))
                     scores.append(score(counterfactual))
                     concepts.append(torch.sigmoid(classifier(x, counterfactual)))
