@@ -804,6 +804,7 @@ def test_unusable_detectors(detector, error, match):
         ({"target": "median"}, "'target' parameter"),
         ({"generator_output": "residual"}, "'generator_output' parameter"),
         ({"learning_rate_decay": "yes"}, "'learning_rate_decay' parameter"),
+        ({"calibrate_target": "yes"}, "'calibrate_target' parameter"),
         ({"device": "tpu"}, "device='tpu'"),
     ],
 )

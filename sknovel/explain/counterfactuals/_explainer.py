@@ -468,7 +468,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
 
     def _training_validity(self, images):
         """Validity of the counterfactuals of the training images called anomalous; warns."""
-        called_anomalous = images[self.training_scores_ > self.threshold_][:VALIDITY_CHECK_SIZE]
+        called_anomalous = self._called_anomalous(images)
         if not len(called_anomalous):
             return float("nan")
         scores = self.explain(called_anomalous).scores
@@ -560,12 +560,17 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         for name, module in networks.items():
             setattr(self, name, None if module is None else module.to(device))
 
+    def _called_anomalous(self, images):
+        """The first VALIDITY_CHECK_SIZE training images the detector calls anomalous."""
+        return images[self.training_scores_ > self.threshold_][:VALIDITY_CHECK_SIZE]
+
     def _calibration_images(self, images):
-        """Training images whose counterfactuals calibrate the lowest level's loss target."""
-        called_anomalous = images[self.training_scores_ > self.threshold_]
+        """Training images whose counterfactuals calibrate the lowest level's loss target:
+        those the detector calls anomalous, else the anomalous ones."""
+        called_anomalous = self._called_anomalous(images)
         if not len(called_anomalous):
-            called_anomalous = images[self.n_normal_ :]
-        return called_anomalous[:VALIDITY_CHECK_SIZE]
+            return images[self.n_normal_ :][:VALIDITY_CHECK_SIZE]
+        return called_anomalous
 
     def _train(self, score, images, rng, device, calibration_images):
         torch = import_torch()
