@@ -6,23 +6,24 @@ From the repository root::
     PYTHONPATH=. python benchmarks/counterfactual_training.py --threads 1 --detector oe \\
         --dataset fashion --normal-class 7 --concepts 3 --seeds 0 1 2 --json runs.json
 
-*Reimagining Anomalies* (Liznerski, Varshneya, Calikus et al. 2024), "one vs rest", on the
-test sets at hand (``mnist_test.npz``, ``fashion_mnist_test.npz`` in ``shared/data``, found
-with :func:`sknovel.datasets.find_data_file`), split in two random halves of 5 000 (the same
-for every run, see ``SPLIT_SEED``): class `--normal-class` of the first half is normal,
+*Reimagining Anomalies* (Liznerski, Varshneya, Calikus et al. 2024), "one vs rest", on the test
+sets at hand (``mnist_test.npz``, ``fashion_mnist_test.npz`` in ``shared/data``, found with
+:func:`sknovel.datasets.find_data_file`), split in two random halves of 5 000 (the same for
+every run, see ``SPLIT_SEED``): class `--normal-class` of the first half is normal,
 `--n-anomalies` images of the other classes of that half are the anomalies (the outlier
 exposure of the OE detector and the high-scoring images the explainer learns from). The
 detector -- a :class:`~sknovel.detectors.ConvAutoencoder` trained on the normal images
 (``--detector autoencoder``) or an :class:`~sknovel.detectors.OutlierExposureDetector` trained
-on both (``--detector oe``), 15
-epochs each -- and the explainer are trained on that half; only the explainer's ``fit`` is
-timed. The explainer has its default parameters unless told otherwise (``--epochs``,
-``--target``, ``--no-adversarial``, ``--lambda-*``, ``--batch-size``, ``--width``,
-``--learning-rate``, ``--generator-output``, ``--calibrate-target``); ``--pseudo-anomalies``
-trains it on corrupted normal images instead of the anomalies. ``--target heldout`` holds
-the last fifth of the normal training images out of both trainings and aims at their median
-score; ``--hold-out`` holds them out with any other target, so that targets can be compared
-on the same detector.
+on both (``--detector oe``), 15 epochs each -- and the explainer are trained on that half; only
+the explainer's ``fit`` is timed. The explainer has its default parameters unless told
+otherwise (``--epochs``, ``--target``, ``--no-adversarial``, ``--lambda-*``, ``--batch-size``,
+``--width``, ``--learning-rate``, ``--generator-output``, ``--calibrate-target``);
+``--pseudo-anomalies`` trains it on corrupted normal images instead of the anomalies.
+``--target heldout`` holds the last fifth of the normal training images out of both trainings
+and aims at their median score; ``--hold-out`` holds them out with any other target, so that
+targets can be compared on the same detector. ``--target-quantile Q`` aims at the Q-quantile of
+the scores of the detector's own held-out validation images instead of their median (a float
+target).
 
 It then explains `--n-anomalies` anomalies of the second half and reports, against the
 normal images of that half, the paper's measures -- normality (the detector's ROC AUC,
