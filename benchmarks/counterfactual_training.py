@@ -21,9 +21,8 @@ otherwise (``--epochs``, ``--target``, ``--no-adversarial``, ``--lambda-*``, ``-
 ``--pseudo-anomalies`` trains it on corrupted normal images instead of the anomalies.
 ``--target heldout`` holds the last fifth of the normal training images out of both trainings
 and aims at their median score; ``--hold-out`` holds them out with any other target, so that
-targets can be compared on the same detector. ``--target-quantile Q`` aims at the Q-quantile of
-the scores of the detector's own held-out validation images instead of their median (a float
-target).
+targets can be compared on the same detector. ``--target-quantile Q`` sets the explainer's
+``target_quantile`` (default: the estimator's, 0.6).
 
 It then explains `--n-anomalies` anomalies of the second half and reports, against the
 normal images of that half, the paper's measures -- normality (the detector's ROC AUC,
@@ -101,8 +100,8 @@ def parse_args(argv):
         "--target-quantile",
         type=float,
         default=None,
-        help="aim at this quantile of the scores of the detector's held-out validation images "
-        "(a float target) instead of their median",
+        help="target_quantile: the quantile of the scores of the detector's held-out "
+        "validation images that the typical target is (default: the estimator's)",
     )
     parser.add_argument(
         "--hold-out",
@@ -169,6 +168,8 @@ def explainer_params(args):
         params["target"] = args.target if args.target == "typical" else float(args.target)
     if args.no_adversarial:
         params["adversarial"] = False
+    if args.target_quantile is not None:
+        params["target_quantile"] = args.target_quantile
     if args.calibrate_target is not None:
         params["calibrate_target"] = args.calibrate_target
     if args.learning_rate_decay is not None:
@@ -214,16 +215,10 @@ def fit_detector(detector, kind, X, y):
 
 
 def explainer_scale(detector, images):
-    """A protocol detector's scores of `images` as the explainer maps them."""
-    return mapped_scores(detector, detector.score_samples(images))
-
-
-def mapped_scores(detector, score_samples):
-    """Scores as the explainer maps them: 1 - 2 ** (-max(d, 0) / d_t).
-
-    d = -score_samples and d_t = -offset_ (see CounterfactualExplainer's Notes).
-    """
-    losses = np.maximum(-np.asarray(score_samples), 0)
+    """A protocol detector's scores of `images` as the explainer maps them:
+    1 - 2 ** (-max(d, 0) / d_t), d = -score_samples and d_t = -offset_ (see
+    CounterfactualExplainer's Notes)."""
+    losses = np.maximum(-detector.score_samples(images), 0)
     return 1 - 2.0 ** (-losses / -detector.offset_)
 
 
@@ -264,9 +259,6 @@ def run_seed(args, seed, halves, featurizer, normal_features):
     params = explainer_params(args)
     if args.target == "heldout":
         params["target"] = float(np.median(explainer_scale(detector, held_out)))
-    if args.target_quantile is not None:
-        validation = mapped_scores(detector, detector.validation_scores_)
-        params["target"] = float(np.quantile(validation, args.target_quantile))
     explainer = CounterfactualExplainer(
         detector, random_state=seed, device="cpu", verbose=1, **params
     )
@@ -287,7 +279,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         "seed": seed,
         "params": params,
         "target_option": args.target,
-        "target_quantile": args.target_quantile,
+        "target_quantile": explainer.target_quantile,
         "held_out": 0 if held_out is None else len(held_out),
         "pseudo_anomalies": args.pseudo_anomalies,
         "n_train_normal": len(normal),

@@ -359,9 +359,10 @@ def test_pseudo_anomalies_prefer_images_scored_anomalous(monkeypatch):
 # ------------------------------------------------------------------------- the target score
 
 
-def test_typical_target_is_the_median_score_of_the_normal_training_images(fitted):
+def test_typical_target_is_a_quantile_of_the_scores_of_the_normal_training_images(fitted):
     normal_scores = [float(brightness_detector(torch.as_tensor(x[None, None]))) for x in NORMAL]
-    assert fitted.target_score_ == pytest.approx(np.median(normal_scores), rel=1e-6)
+    assert fitted.target_quantile == 0.6
+    assert fitted.target_score_ == pytest.approx(np.quantile(normal_scores, 0.6), rel=1e-6)
     assert fitted.target_score_ < fitted.threshold_
     assert fitted.explain(ANOMALOUS[:2]).target_score == fitted.target_score_
     # pseudo-anomalies do not count: the normal images alone set the target
@@ -419,6 +420,7 @@ def test_counterfactuals_land_near_the_typical_normal_score():
     # concept gets only part of the way (median 0.40).
     params = {**FAST, "epochs": 6, "width": 8, "batch_size": 16, "generator_output": "image"}
     params["learning_rate_decay"] = False
+    params["target_quantile"] = 0.5  # 6 epochs land 0.06 below the median, 0.09 below 0.6's
     images, labels = np.concatenate([normal, anomalous]), np.r_[np.ones(64), -np.ones(32)]
     typical = CounterfactualExplainer(detector, **params).fit(images, labels)
     assert 0.25 < typical.target_score_ < 0.32
@@ -505,7 +507,8 @@ def test_calibration_is_recorded_and_changes_only_what_the_detector_term_asks():
 def test_typical_target_needs_normal_images_called_normal():
     with pytest.raises(
         ValueError,
-        match=r"target='typical' needs .* median score of its normal training images is 0\.9",
+        match=r"target='typical' needs .* 0\.6-quantile of the scores of its normal training "
+        r"images is 0\.9",
     ):
         CounterfactualExplainer(brightness_detector, **FAST).fit(ANOMALOUS)
     # a float target does not depend on the detector's view of the normal images
@@ -805,6 +808,8 @@ def test_unusable_detectors(detector, error, match):
         ({"generator_output": "residual"}, "'generator_output' parameter"),
         ({"learning_rate_decay": "yes"}, "'learning_rate_decay' parameter"),
         ({"calibrate_target": "yes"}, "'calibrate_target' parameter"),
+        ({"target_quantile": 1.5}, "'target_quantile' parameter"),
+        ({"target_quantile": "median"}, "'target_quantile' parameter"),
         ({"device": "tpu"}, "device='tpu'"),
     ],
 )
@@ -920,18 +925,21 @@ def _protocol_scores(detector, raw):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_typical_target_is_the_median_score_of_the_detectors_held_out_images():
+@pytest.mark.parametrize("quantile", [0.0, 0.5, 0.6])
+def test_typical_target_is_a_quantile_of_the_scores_of_the_detectors_held_out_images(quantile):
     """A detector scores new normal images lower than its training images; the typical
     target follows the new ones when the detector records at least 20 of them."""
     reference = MeanImageDetector().fit(NORMAL)
     training = reference.score_samples(NORMAL)
     held_out = np.linspace(training.min(), np.percentile(training, 20), 21)  # lower: "unseen"
     detector = HeldOutMeanImageDetector(held_out_scores=held_out).fit(NORMAL)
-    explainer = CounterfactualExplainer(detector, **FAST).fit(X, Y)
+    explainer = CounterfactualExplainer(detector, **FAST, target_quantile=quantile).fit(X, Y)
     assert explainer.target_source_ == "detector validation images"
-    expected = np.median(_protocol_scores(detector, held_out))
+    expected = np.quantile(_protocol_scores(detector, held_out), quantile)
     assert explainer.target_score_ == pytest.approx(expected, rel=1e-6)
-    assert explainer.target_score_ > np.median(explainer.training_scores_[: len(NORMAL)])
+    assert explainer.target_score_ >= np.quantile(
+        explainer.training_scores_[: len(NORMAL)], quantile
+    )
     assert explainer.bin_values_[0] == explainer.target_score_
 
 
@@ -945,7 +953,7 @@ def test_typical_target_falls_back_to_the_training_images(held_out):
         detector = HeldOutMeanImageDetector(held_out_scores=held_out).fit(NORMAL)
     explainer = CounterfactualExplainer(detector, **FAST).fit(X, Y)
     assert explainer.target_source_ == "normal training images"
-    expected = np.median(explainer.training_scores_[: len(NORMAL)])
+    expected = np.quantile(explainer.training_scores_[: len(NORMAL)], 0.6)
     assert explainer.target_score_ == pytest.approx(expected, rel=1e-6)
     assert CounterfactualExplainer(detector, **FAST, target=0.1).fit(X, Y).target_source_ == (
         "target"
@@ -957,11 +965,13 @@ def test_typical_target_from_held_out_scores_anomalous_or_nan_is_refused():
     held_out = np.full(20, 3 * detector.offset_)  # three times the threshold loss: φ = 0.875
     detector = HeldOutMeanImageDetector(held_out_scores=held_out).fit(NORMAL)
     with pytest.raises(
-        ValueError, match=r"median score of its detector validation images is 0\.875"
+        ValueError,
+        match=r"0\.6-quantile of the scores of its detector validation images is 0\.875.*"
+        "lower target_quantile",
     ):
         CounterfactualExplainer(detector, **FAST).fit(X, Y)
     detector = HeldOutMeanImageDetector(held_out_scores=np.full(20, np.nan)).fit(NORMAL)
-    with pytest.raises(ValueError, match=r"median score of its detector validation images is nan"):
+    with pytest.raises(ValueError, match=r"validation images is nan"):
         CounterfactualExplainer(detector, **FAST).fit(X, Y)
 
 
@@ -976,11 +986,12 @@ def test_explainers_pickled_before_target_source_load_with_it(fitted):
 def test_explainers_pickled_before_calibration_load_without_it(fitted):
     state = fitted.__getstate__()
     calibration = ("lowest_loss_target_", "lowest_loss_weight_", "calibration_curve_")
-    for name in ("calibrate_target", *calibration):
+    for name in ("calibrate_target", "target_quantile", *calibration):
         del state[name]
     restored = CounterfactualExplainer.__new__(CounterfactualExplainer)
     restored.__setstate__(state)
     assert restored.get_params()["calibrate_target"] is False
+    assert restored.get_params()["target_quantile"] == 0.5  # the median, as then
     assert restored.lowest_loss_target_ == fitted.target_score_
     assert restored.lowest_loss_weight_ == 1.0
     assert restored.calibration_curve_ == []
