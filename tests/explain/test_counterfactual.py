@@ -507,10 +507,9 @@ def test_calibration_is_recorded_and_changes_only_what_the_detector_term_asks():
 def test_typical_target_needs_normal_images_called_normal():
     with pytest.raises(
         ValueError,
-        match=r"target='typical' needs .* 0\.6-quantile of the scores of its normal training "
-        r"images is 0\.9",
+        match=r"target='typical' needs .* median score of its normal training images is 0\.9",
     ):
-        CounterfactualExplainer(brightness_detector, **FAST).fit(ANOMALOUS)
+        CounterfactualExplainer(brightness_detector, **FAST, target_quantile=0.5).fit(ANOMALOUS)
     # a float target does not depend on the detector's view of the normal images
     CounterfactualExplainer(brightness_detector, **FAST, target=0.1).fit(ANOMALOUS)
 
@@ -970,6 +969,8 @@ def test_typical_target_from_held_out_scores_anomalous_or_nan_is_refused():
         "lower target_quantile",
     ):
         CounterfactualExplainer(detector, **FAST).fit(X, Y)
+    with pytest.raises(ValueError, match=r"the median score of its detector validation images"):
+        CounterfactualExplainer(detector, **FAST, target_quantile=0.5).fit(X, Y)
     detector = HeldOutMeanImageDetector(held_out_scores=np.full(20, np.nan)).fit(NORMAL)
     with pytest.raises(ValueError, match=r"validation images is nan"):
         CounterfactualExplainer(detector, **FAST).fit(X, Y)
