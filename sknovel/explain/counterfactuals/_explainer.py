@@ -93,8 +93,9 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     target_quantile : float, default=0.6
         Which quantile of those normal scores ``target="typical"`` aims at.
         Counterfactuals whose scores gather at the q-quantile of new normal images' scores
-        have a normality AUC of about q, and 0.6 aims at the middle of the 50-70 % the
-        issue's realism target asks for (50 %: indistinguishable). In the user guide's 29
+        have a normality AUC of about q, and 0.6 aims at the middle of 50-70 %, from
+        indistinguishable from normal images to mildly distinguishable (the realism target
+        of the user guide's measurements). In the user guide's 29
         paired runs, the median (0.5, the default of earlier versions) left normality below
         50 % in 14 and 0.6 in 7; all four of the paper's targets were met in 12 runs
         against 10, though the higher target, nearer the detector's threshold, met the
