@@ -95,12 +95,11 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         Counterfactuals whose scores gather at the q-quantile of new normal images' scores
         have a normality AUC of about q, and 0.6 aims at the middle of 50-70 %, from
         indistinguishable from normal images to mildly distinguishable (the realism target
-        of the user guide's measurements). In the user guide's 29
-        paired runs, the median (0.5, the default of earlier versions) left normality below
-        50 % in 14 and 0.6 in 7; all four of the paper's targets were met in 12 runs
-        against 10, though the higher target, nearer the detector's threshold, met the
-        disentanglement and Fréchet targets a little less often (see Notes). Ignored with a
-        float `target`.
+        of the user guide's measurements). In its 29 paired runs, the median (0.5, the
+        default of earlier versions) left normality below 50 % in 14 and 0.6 in 7; all four
+        of the paper's targets were met in 12 runs against 10, though the higher target,
+        nearer the detector's threshold, met the disentanglement and Fréchet targets a
+        little less often (see Notes). Ignored with a float `target`.
     n_bins : int, default=3
         Number of score levels the generator is conditioned on: ``n_bins`` evenly spaced
         scores from ``target_score_`` to 1 (``bin_values_``). Explanations use the first,
