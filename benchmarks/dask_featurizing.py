@@ -12,7 +12,10 @@ PNG files into a temporary folder. Each featurizer is timed
 
 Both are timed warm (wall clock, and CPU seconds of every process involved): the network is
 loaded (in this process, and on every worker by a small warm-up job) before the clock starts;
-the cluster's start-up and warm-up are printed apart.
+the cluster's start-up and warm-up are printed apart. The two are timed in turn `--repeats`
+times (default 3) with the cluster up throughout, and the table shows the fastest of each
+(the machines this runs on are shared: one pass may run at two thirds of another's speed)
+and the speed-up of the fastest times, with every round's own speed-up beside it.
 The features of the two runs are compared (CNN: up to float32 rounding).
 
 Usage (from the repository root)::
@@ -55,6 +58,15 @@ def load():
     return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
+def stolen_seconds():
+    """CPU seconds the hypervisor has given other guests (steal, all cores; None if unknown)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def write_images(folder, n, data):
     images = np.load(data, allow_pickle=False)["images"]
     paths = []
@@ -68,18 +80,22 @@ def write_images(folder, n, data):
     return paths
 
 
-def one_process(featurizer, paths):
+def warm_one_process(featurizer, paths):
     import torch
 
     torch.set_num_threads(1)
     featurizer.fit(paths[:1])
-    featurizer.transform(paths[: featurizer.batch_size])  # warm
+    featurizer.transform(paths[: featurizer.batch_size])
+
+
+def one_process(featurizer, paths):
     cpu, start = time.process_time(), time.perf_counter()
     features = featurizer.transform(paths)
     return time.perf_counter() - start, time.process_time() - cpu, features
 
 
-def on_cluster(client, featurizer, paths, partition_size):
+def warm_cluster(featurizer, paths, partition_size):
+    """Seconds the workers take to load the network and run two partitions."""
     import dask.bag as db
 
     featurizer.fit(paths[:1])
@@ -87,14 +103,19 @@ def on_cluster(client, featurizer, paths, partition_size):
     warm = db.from_sequence(paths[: 2 * partition_size], partition_size=partition_size)
     start = time.perf_counter()
     featurizer.transform(warm).compute()
-    warm_up = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def on_cluster(client, featurizer, paths, partition_size):
+    import dask.bag as db
+
     bag = db.from_sequence(paths, partition_size=partition_size)
     cpu_before = sum(client.run(time.process_time).values()) + time.process_time()
     start = time.perf_counter()
     features = featurizer.transform(bag).compute()
     seconds = time.perf_counter() - start
     cpu = sum(client.run(time.process_time).values()) + time.process_time() - cpu_before
-    return seconds, cpu, warm_up, features
+    return seconds, cpu, features
 
 
 def set_torch_threads():
@@ -116,6 +137,7 @@ def main():
         help="images per task (default: 4 batches, at most n / 16 so both workers stay busy)",
     )
     parser.add_argument("--data", default=str(DATA), help="an .npz with uint8 'images'")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of both timings (default 3)")
     args = parser.parse_args()
 
     from sknovel.features import CNNFeaturizer, PixelFeaturizer, dask_client
@@ -132,41 +154,52 @@ def main():
         start = time.perf_counter()
         paths = write_images(Path(folder), args.n, args.data)
         log(f"wrote {len(paths)} PNG files in {time.perf_counter() - start:.1f} s")
-        serial = {}
-        for name, make in featurizers.items():
-            log(f"{name}: one process ...")
-            serial[name] = one_process(make(), paths)
         start = time.perf_counter()
         with dask_client("processes", n_workers=2) as client:
             threads = client.run(set_torch_threads)
             log(f"cluster up in {time.perf_counter() - start:.1f} s; torch threads {threads}")
             print(f"during: {load()}")
-            rows = []
+            rows, stolen_before = [], stolen_seconds()
             for name, make in featurizers.items():
-                featurizer = make()
+                alone, spread = make(), make()
                 partition_size = args.partition_size or min(
-                    4 * featurizer.batch_size, max(1, args.n // 16)
+                    4 * spread.batch_size, max(1, args.n // 16)
                 )
-                log(f"{name}: 2 workers ...")
-                seconds, cpu, warm_up, features = on_cluster(
-                    client, featurizer, paths, partition_size
-                )
-                one, one_cpu, expected = serial[name]
-                np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
-                rows.append((name, one, seconds, one_cpu, cpu, warm_up, partition_size))
+                warm_one_process(alone, paths)
+                warm_up = warm_cluster(spread, paths, partition_size)
+                rounds = []
+                for round_ in range(args.repeats):
+                    log(f"{name}, round {round_ + 1}/{args.repeats}: one process ...")
+                    one, one_cpu, expected = one_process(alone, paths)
+                    log(f"{name}, round {round_ + 1}/{args.repeats}: 2 workers ...")
+                    seconds, cpu, features = on_cluster(client, spread, paths, partition_size)
+                    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+                    rounds.append((one, seconds, one_cpu, cpu))
+                rows.append((name, rounds, warm_up, partition_size))
     print(f"after: {load()}")
+    stolen_after = stolen_seconds()
+    if stolen_before is not None and stolen_after is not None:
+        print(
+            f"CPU time taken by other guests of the host (steal) during the timings: "
+            f"{stolen_after - stolen_before:.1f} s"
+        )
     print(f"\n{args.n} images; CNN: {args.arch} at {args.crop_size} px, real weights")
     print(
         f"{'featurizer':<10} {'1 process':>10} {'2 workers':>10} {'speed-up':>9} "
-        f"{'img/s (2w)':>11} {'CPU 1p':>8} {'CPU 2w':>8} {'warm-up':>8} {'partition':>9}"
+        f"{'img/s (2w)':>11} {'CPU 1p':>8} {'CPU 2w':>8} {'warm-up':>8} {'partition':>9}  "
+        "each round's speed-up"
     )
-    for name, one, seconds, one_cpu, cpu, warm_up, partition_size in rows:
+    for name, rounds, warm_up, partition_size in rows:
+        one, one_cpu = min((r[0], r[2]) for r in rounds)
+        seconds, cpu = min((r[1], r[3]) for r in rounds)
+        each = " ".join(f"{r[0] / r[1]:.2f}x" for r in rounds)
         print(
             f"{name:<10} {one:>9.1f}s {seconds:>9.1f}s {one / seconds:>8.2f}x "
             f"{args.n / seconds:>11.0f} {one_cpu:>7.1f}s {cpu:>7.1f}s {warm_up:>7.1f}s "
-            f"{partition_size:>9}"
+            f"{partition_size:>9}  {each}"
         )
     print(
+        f"Fastest of {args.repeats} rounds each (CPU: of that round). "
         "speed-up: wall-clock seconds, 1 process / 2 workers. CPU: CPU seconds spent (all "
         "threads; for 2 workers, both workers and this process, which holds the scheduler and "
         "client). On a loaded machine the wall-clock ratio measures the load as much as the "

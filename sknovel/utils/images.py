@@ -429,19 +429,60 @@ def load_image(path, *, mode=None, size=None):
         decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, when Pillow
         raises) or holds values outside its mode's range; the message names the file.
     """
+    check_size(size)
+    return fit_to_size(as_unit_float(read_image_pixels(path, mode=mode)), size)
+
+
+def read_image_pixels(path, *, mode=None):
+    """Read one image file as :func:`load_image` does, leaving 8-bit pixels as uint8.
+
+    Files of 8-bit modes without transparency come out as their uint8 values (0-255), every
+    other file as :func:`load_image`'s float32 values in [0, 1]; :func:`as_unit_float` turns
+    either into exactly what :func:`load_image` returns. A batch is then converted in one
+    call, after the decoding, instead of file by file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    mode : {"L", "RGB"} or None, default=None
+        As for :func:`load_image`.
+
+    Returns
+    -------
+    pixels : ndarray of shape (H, W, C), uint8 or float32
+
+    Raises
+    ------
+    ValueError
+        As :func:`load_image`.
+    """
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be None, 'L' or 'RGB'; got {mode!r}.")
-    check_size(size)
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             _check_has_pixels(image)
             image.load()
-            array = _to_float(_upright(image), mode)
+            return _to_pixels(_upright(image), mode)
     except _pil_errors() as error:
         raise ValueError(f"Cannot read image file {os.fspath(path)!r}: {error}") from error
-    return fit_to_size(array, size)
+
+
+def as_unit_float(pixels):
+    """uint8 pixels divided by 255 as float32; float32 pixels unchanged.
+
+    Parameters
+    ----------
+    pixels : ndarray, uint8 or float32
+
+    Returns
+    -------
+    values : ndarray of float32 in [0, 1]
+    """
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / np.float32(255)
+    return pixels
 
 
 def _upright(image):
@@ -469,8 +510,9 @@ def _check_has_pixels(image):
         raise ValueError(f"it has no pixels ({image.width} x {image.height})")
 
 
-def _to_float(image, mode):
-    """A loaded Pillow image as float32 (H, W, C) in [0, 1] (see the module docstring)."""
+def _to_pixels(image, mode):
+    """A loaded Pillow image as (H, W, C) pixels: uint8 for 8-bit modes without transparency,
+    else float32 in [0, 1] (see the module docstring)."""
     grey = image.mode in GREY_MODES
     if grey and image.mode not in ("1", "L", "LA", "La"):
         array = _wide_grey(image)[..., np.newaxis]
@@ -482,10 +524,11 @@ def _to_float(image, mode):
             target = "RGB" if mode in (None, "RGB") else "L"
             image = image.convert("RGBA" if alpha else "RGB")  # P, CMYK, YCbCr, ... to RGB
         image = image.convert(target + "A" if alpha else target)
-        array = np.asarray(image, dtype=np.float32) / np.float32(255)
+        array = np.array(image)  # writable, unlike np.asarray of a Pillow image
         if array.ndim == 2:
             array = array[..., np.newaxis]
         if alpha:
+            array = as_unit_float(array)
             opacity = array[..., -1:]
             array = array[..., :-1] * opacity + (1 - opacity)
     if mode == "RGB" and array.shape[-1] == 1:

@@ -23,6 +23,7 @@ from sknovel.features import (
     load_image_folder,
 )
 from sknovel.features._activation_cache import image_set_key
+from sknovel.utils.images import as_unit_float, read_image_pixels
 
 #: A 16-bit ramp from 0 to 65535 whose mean is exactly half the range.
 RAMP16 = np.linspace(0, 65535, 32 * 64).round().astype(np.uint16).reshape(32, 64)
@@ -124,6 +125,33 @@ def test_cmyk_and_bilevel(tmp_path):
     path = save(bits, tmp_path / "bits.png")
     assert Image.open(path).mode == "1"
     np.testing.assert_array_equal(load_image(path)[..., 0], np.eye(4))
+
+
+def test_pixels_stay_uint8_only_for_8_bit_files_without_transparency(tmp_path):
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    transparent_palette = Image.fromarray(rgb).convert("P")
+    transparent_palette.info["transparency"] = 0
+    images = {
+        "rgb.png": (Image.fromarray(rgb), np.uint8),
+        "grey.png": (Image.fromarray(rgb[..., 0]), np.uint8),
+        "palette.png": (Image.fromarray(rgb).convert("P"), np.uint8),
+        "bits.png": (Image.fromarray(rgb[..., 0] > 128), np.uint8),
+        "cmyk.tif": (Image.fromarray(rgb).convert("CMYK"), np.uint8),
+        "rgba.png": (Image.fromarray(np.dstack([rgb, rgb[..., :1]])), np.float32),
+        "grey_alpha.png": (Image.fromarray(rgb[..., :2].copy(), mode="LA"), np.float32),
+        "transparent_palette.png": (transparent_palette, np.float32),
+        "sixteen.png": (Image.fromarray(RAMP16[:5, :6].copy()), np.float32),
+        "float.tif": (Image.fromarray(rgb[..., 0] / np.float32(255)), np.float32),
+    }
+    for name, (image, dtype) in images.items():
+        path = tmp_path / name
+        image.save(path, **({"transparency": 0} if name.startswith("transparent") else {}))
+        for mode in [None, "L", "RGB"]:
+            pixels = read_image_pixels(path, mode=mode)
+            assert pixels.dtype == dtype, (name, mode)
+            assert pixels.flags.writeable
+            np.testing.assert_array_equal(as_unit_float(pixels), load_image(path, mode=mode))
 
 
 # --------------------------------------------------------------------------- broken files

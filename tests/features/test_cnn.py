@@ -244,14 +244,31 @@ def test_runs_of_equal_sizes_in_a_batch_keep_their_order(tmp_path):
     np.testing.assert_allclose(cnn.transform(paths), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_batch_of_8_and_16_bit_files_of_one_size_matches_file_by_file(tmp_path):
+    paths, eight_bit = [], []
+    for i, image in enumerate(SMALL[:4]):
+        grey = image[..., 0]
+        eight_bit.append(tmp_path / f"{i}-8.png")
+        Image.fromarray(grey).save(eight_bit[-1])
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(grey.astype(np.uint16) * 257 if i % 2 else grey).save(paths[-1])
+    cnn = CNNFeaturizer(crop_size=32, batch_size=4).fit(paths)
+    mixed = cnn.transform(paths)
+    one_by_one = np.concatenate([cnn.transform([path]) for path in paths])
+    np.testing.assert_allclose(mixed, one_by_one, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mixed, cnn.transform(eight_bit), rtol=1e-5, atol=1e-6)
+
+
 def test_paths_are_read_one_batch_at_a_time(tmp_path, monkeypatch):
     paths = []
     for i in range(10):
         paths.append(str(tmp_path / f"{i}.png"))
         Image.fromarray(SMALL[i % 6]).save(paths[-1])
     read = []
-    original = _cnn.load_image
-    monkeypatch.setattr(_cnn, "load_image", lambda p, **kw: read.append(p) or original(p, **kw))
+    original = _cnn.read_image_pixels
+    monkeypatch.setattr(
+        _cnn, "read_image_pixels", lambda p, **kw: read.append(p) or original(p, **kw)
+    )
     architecture = _cnn.ARCHITECTURES["efficientnet_lite0"]
     batches = _cnn._network_inputs(paths, 3, 32, architecture, torch.device("cpu"))
     assert next(batches).shape == (3, 3, 32, 32)
