@@ -22,7 +22,8 @@ otherwise (``--epochs``, ``--target``, ``--no-adversarial``, ``--lambda-*``, ``-
 ``--target heldout`` holds the last fifth of the normal training images out of both trainings
 and aims at their median score; ``--hold-out`` holds them out with any other target, so that
 targets can be compared on the same detector. ``--target-quantile Q`` sets the explainer's
-``target_quantile`` (default: the estimator's, 0.6).
+``target_quantile`` (default: the estimator's, 0.6); ``--detector-validation-fraction F`` the
+detector's ``validation_fraction`` (default 0.1), whose held-out images give that target.
 
 It then explains `--n-anomalies` anomalies of the second half and reports, against the
 normal images of that half, the paper's measures -- normality (the detector's ROC AUC,
@@ -75,7 +76,13 @@ LAMBDAS = (
 #: Percentiles of the scores of real normal images and counterfactuals that a run records.
 PERCENTILES = (10, 25, 50, 75, 90)
 #: Other explainer parameters that can be set on the command line, with their types.
-OPTIONS = {"batch_size": int, "width": int, "learning_rate": float, "generator_output": str}
+OPTIONS = {
+    "batch_size": int,
+    "width": int,
+    "learning_rate": float,
+    "generator_output": str,
+    "max_restarts": int,
+}
 
 
 def parse_args(argv):
@@ -90,6 +97,13 @@ def parse_args(argv):
     )
     parser.add_argument("--epochs", type=int, default=None, help="default: the estimator's")
     parser.add_argument("--detector-epochs", type=int, default=15)
+    parser.add_argument(
+        "--detector-validation-fraction",
+        type=float,
+        default=0.1,
+        help="the detector's validation_fraction: its held-out normal images, whose scores "
+        "give the explainer's typical target (default 0.1, the detectors' default)",
+    )
     parser.add_argument(
         "--target",
         default=None,
@@ -198,14 +212,13 @@ def load_halves(args):
     return halves
 
 
-def make_detector(kind, epochs, seed):
+def make_detector(kind, epochs, seed, validation_fraction=0.1):
     from sknovel.detectors import ConvAutoencoder, OutlierExposureDetector
 
+    common = {"random_state": seed, "device": "cpu", "validation_fraction": validation_fraction}
     if kind == "oe":
-        return OutlierExposureDetector(epochs=epochs, random_state=seed, device="cpu")
-    return ConvAutoencoder(
-        epochs=epochs, batch_size=32, n_iter_no_change=None, random_state=seed, device="cpu"
-    )
+        return OutlierExposureDetector(epochs=epochs, **common)
+    return ConvAutoencoder(epochs=epochs, batch_size=32, n_iter_no_change=None, **common)
 
 
 def fit_detector(detector, kind, X, y):
@@ -252,7 +265,9 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         normal, held_out = np.split(normal, [len(normal) - len(normal) // 5])
     X = np.concatenate([normal, anomalous])  # labelled as a detector's predict does
     y = np.r_[np.ones(len(normal)), -np.ones(len(anomalous))]
-    detector = make_detector(args.detector, args.detector_epochs, seed)
+    detector = make_detector(
+        args.detector, args.detector_epochs, seed, args.detector_validation_fraction
+    )
     start = time.perf_counter()
     fit_detector(detector, args.detector, X, y)
     detector_seconds = time.perf_counter() - start
@@ -303,6 +318,7 @@ def run_seed(args, seed, halves, featurizer, normal_features):
         "target_source": explainer.target_source_,
         "generator_output": explainer.generator_output_,
         "training_validity": explainer.training_validity_,
+        "training_validity_per_attempt": explainer.training_validity_per_attempt_,
         "lowest_loss_target": explainer.lowest_loss_target_,
         "calibration_curve": explainer.calibration_curve_,
         "n_detector_validation": len(getattr(detector, "validation_scores_", ())),

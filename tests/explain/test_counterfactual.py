@@ -43,7 +43,9 @@ NORMAL = (RNG.random((24, 8, 8)) * 0.5).astype(np.float32)  # dim images are nor
 ANOMALOUS = (0.5 + RNG.random((12, 8, 8)) * 0.5).astype(np.float32)
 X = np.concatenate([NORMAL, ANOMALOUS])
 Y = np.r_[np.ones(24), -np.ones(12)]  # 1 normal, -1 anomalous (as an outlier detector predicts)
+# Two epochs rarely reach a training validity of 0.5: no restarts, which would double the time.
 FAST = {"epochs": 2, "width": 4, "batch_size": 8, "random_state": 0, "device": "cpu"}
+FAST["max_restarts"] = 0
 
 
 def brightness_detector(x):
@@ -668,6 +670,78 @@ def test_fit_checks_its_counterfactuals_and_warns_when_training_failed():
     explanation = trained.explain(ANOMALOUS)
     assert trained.training_validity_ == np.mean(explanation.scores <= 0.5)
     assert trained.training_validity_ >= 0.5
+
+
+def test_a_failed_training_restarts_from_new_weights_and_says_so():
+    """lambda_detector=0 fails every attempt: max_restarts more run, each from new initial
+    weights, and the warning says how many; max_restarts=0 trains once."""
+    built = []
+    original = CounterfactualExplainer._build_networks
+
+    def spy(self, device, rng):
+        original(self, device, rng)
+        built.append(self.generator_)
+
+    params = {**FAST, "lambda_detector": 0.0}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CounterfactualExplainer, "_build_networks", spy)
+        with pytest.warns(ConvergenceWarning, match=r"of 12 .*\(best of 3 attempts\)"):
+            failed = CounterfactualExplainer(brightness_detector, **{**params, "max_restarts": 2})
+            failed.fit(X, Y)
+        assert failed.n_restarts_ == 2 and len(built) == 3
+        assert len(failed.training_validity_per_attempt_) == 3
+        assert failed.training_validity_ == max(failed.training_validity_per_attempt_)
+        first, second = (torch.cat([p.flatten() for p in g.parameters()]) for g in built[:2])
+        assert not torch.equal(first, second)
+        built.clear()
+        with pytest.warns(ConvergenceWarning) as record:
+            once = CounterfactualExplainer(brightness_detector, **params)  # max_restarts=0
+            once.fit(X, Y)
+        assert "attempts" not in str(record[0].message)
+        assert once.n_restarts_ == 0 and len(built) == 1
+        assert once.training_validity_per_attempt_ == [once.training_validity_]
+
+
+def test_restarts_keep_the_attempt_with_the_highest_training_validity(monkeypatch):
+    validities = iter([0.1, 0.4, 0.3])
+    built = []
+    original = CounterfactualExplainer._build_networks
+
+    def spy(self, device, rng):
+        original(self, device, rng)
+        built.append((self.generator_, self.concept_classifier_))
+
+    monkeypatch.setattr(CounterfactualExplainer, "_build_networks", spy)
+    monkeypatch.setattr(
+        CounterfactualExplainer, "_training_validity", lambda self, images: next(validities)
+    )
+    with pytest.warns(ConvergenceWarning, match=r"only 40% .*\(best of 3 attempts\)"):
+        explainer = CounterfactualExplainer(brightness_detector, **{**FAST, "max_restarts": 2})
+        explainer.fit(X, Y)
+    assert explainer.training_validity_per_attempt_ == [0.1, 0.4, 0.3]
+    assert explainer.training_validity_ == 0.4
+    assert (explainer.generator_, explainer.concept_classifier_) == built[1]
+    assert explainer.generator_ is not built[2][0]
+
+
+def test_a_successful_training_does_not_restart():
+    params = {**FAST, "epochs": 8, "target": 0.0, "generator_output": "image"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        trained = CounterfactualExplainer(brightness_detector, **{**params, "max_restarts": 3})
+        trained.fit(X, Y)
+    assert trained.n_restarts_ == 0
+    assert trained.training_validity_per_attempt_ == [trained.training_validity_]
+
+
+def test_explainers_pickled_before_restarts_load_with_none(fitted):
+    state = fitted.__getstate__()
+    for name in ["max_restarts", "n_restarts_", "training_validity_per_attempt_"]:
+        del state[name]
+    restored = CounterfactualExplainer.__new__(CounterfactualExplainer)
+    restored.__setstate__(state)
+    assert restored.get_params()["max_restarts"] == 0 and restored.n_restarts_ == 0
+    assert restored.training_validity_per_attempt_ == [fitted.training_validity_]
 
 
 def test_training_validity_is_nan_when_no_training_image_is_called_anomalous():

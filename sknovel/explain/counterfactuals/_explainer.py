@@ -39,6 +39,17 @@ from sknovel.utils.training import MIN_HELD_OUT_IMAGES, NumpyModulePickleMixin, 
 
 #: Training images called anomalous whose counterfactuals ``fit`` checks (training_validity_).
 VALIDITY_CHECK_SIZE = 256
+#: Training validity below which training restarts (max_restarts) and fit warns.
+RESTART_VALIDITY = 0.5
+#: Fitted attributes that one training attempt sets, besides the networks.
+TRAINED_ATTRIBUTES = (
+    "lowest_loss_target_",
+    "lowest_loss_weight_",
+    "calibration_curve_",
+    "loss_curve_",
+    "loss_components_",
+    "n_epochs_",
+)
 #: Share of the epochs after which the lowest level's loss target is calibrated, each epoch.
 CALIBRATION_START = 0.25
 #: Names of the loss terms recorded per epoch in ``loss_components_``.
@@ -173,6 +184,13 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         not part of the paper's objective, hence 0 by default. The user guide measures it:
         at 5 it brought the counterfactuals closer to their anomalies but did not make them
         vary more from anomaly to anomaly.
+    max_restarts : int, default=1
+        How many times training starts again, from new initial weights (the next draws of
+        `random_state`), when it ends with ``training_validity_`` below 0.5 -- a generator
+        that collapsed into images the detector calls anomalous. The attempt with the
+        highest training validity is kept (``n_restarts_`` says how many were run). In the
+        user guide's 30 runs one collapsed (outlier-exposure detector, MNIST 1, validity 0);
+        a restart costs one more training. 0 never restarts.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the order of the training images, the targets
         drawn for them and the pseudo-anomalies. An int gives the same explainer bit for bit
@@ -239,10 +257,15 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
     training_validity_ : float
         Share of the counterfactuals of training images that the detector calls anomalous
         (the first ``VALIDITY_CHECK_SIZE`` = 256 of them) that it calls normal: a check that
-        training worked, made at the end of ``fit``. Below 0.5, ``fit`` warns (a
+        training worked, made at the end of each training attempt. Below 0.5, training
+        restarts (`max_restarts`) and, if the kept attempt is still below, ``fit`` warns (a
         ``ConvergenceWarning``); in the user guide's runs a generator that collapsed into
         one image the detector calls anomalous showed 0. NaN when the detector calls no
         training image anomalous.
+    n_restarts_ : int
+        Training restarts run (see `max_restarts`).
+    training_validity_per_attempt_ : list of float
+        ``training_validity_`` of every training attempt, in order.
 
     See Also
     --------
@@ -374,6 +397,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         "adversarial": ["boolean"],
         "lambda_adversarial": [Interval(Real, 0, None, closed="left")],
         "lambda_proximity": [Interval(Real, 0, None, closed="left")],
+        "max_restarts": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "device": "no_validation",  # checked by resolve_device, which names the parameter
         "verbose": ["verbose"],
@@ -405,6 +429,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         adversarial=True,
         lambda_adversarial=1.0,
         lambda_proximity=0.0,
+        max_restarts=1,
         random_state=None,
         device=None,
         verbose=0,
@@ -427,6 +452,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         self.adversarial = adversarial
         self.lambda_adversarial = lambda_adversarial
         self.lambda_proximity = lambda_proximity
+        self.max_restarts = max_restarts
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -479,32 +505,56 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
                 self.training_scores_[: len(normal)], score.held_out_scores()
             )
             self.bin_values_ = np.linspace(self.target_score_, 1, self.n_bins)
-            self._build_networks(device, rng)
-            self._train(score, images, rng, device, self._calibration_images(images))
-        self.training_validity_ = self._training_validity(images)
+            attempts = []
+            for _ in range(self.max_restarts + 1):
+                self._build_networks(device, rng)
+                self._train(score, images, rng, device, self._calibration_images(images))
+                attempts.append(self._trained_state(self._training_validity(images)))
+                if not attempts[-1]["training_validity_"] < RESTART_VALIDITY:  # or NaN
+                    break
+        self.training_validity_per_attempt_ = [a["training_validity_"] for a in attempts]
+        self.n_restarts_ = len(attempts) - 1
+        best = max(attempts, key=lambda attempt: attempt["training_validity_"])
+        self.__dict__.update(best)
+        self._warn_if_not_converged()
         return self
 
+    def _trained_state(self, training_validity):
+        """What one training attempt learned, by attribute name (references, not copies:
+        the next attempt builds new networks and new lists)."""
+        names = (*self._module_attributes, *TRAINED_ATTRIBUTES)
+        state = {name: getattr(self, name) for name in names}
+        state["training_validity_"] = training_validity
+        return state
+
     def _training_validity(self, images):
-        """Validity of the counterfactuals of the training images called anomalous; warns."""
+        """Validity of the counterfactuals of the training images called anomalous."""
         called_anomalous = self._called_anomalous(images)
         if not len(called_anomalous):
             return float("nan")
         scores = self.explain(called_anomalous).scores
-        validity = float(np.mean(scores <= self.threshold_))
-        if validity < 0.5:
+        return float(np.mean(scores <= self.threshold_))
+
+    def _warn_if_not_converged(self):
+        """A ConvergenceWarning when the kept attempt's training validity is below 0.5."""
+        validity = self.training_validity_
+        if validity < RESTART_VALIDITY:
+            called_anomalous = min(
+                VALIDITY_CHECK_SIZE, int(np.sum(self.training_scores_ > self.threshold_))
+            )
             remedies = [f"more epochs (now {self.epochs})"]
             remedies.append(f"a lower learning_rate (now {self.learning_rate})")
             if not self.learning_rate_decay:
                 remedies.append("learning_rate_decay=True")
+            attempts = f" (best of {self.n_restarts_ + 1} attempts)" if self.n_restarts_ else ""
             warnings.warn(
                 f"Training did not converge: only {validity:.0%} of the counterfactuals of "
-                f"{len(called_anomalous)} training images the detector calls anomalous are "
-                f"called normal (training_validity_). Try {', '.join(remedies)} or another "
-                f"random_state.",
+                f"{called_anomalous} training images the detector calls anomalous are "
+                f"called normal (training_validity_){attempts}. Try {', '.join(remedies)} "
+                f"or another random_state.",
                 ConvergenceWarning,
                 stacklevel=4,  # the caller of fit, past sklearn's fit wrapper
             )
-        return validity
 
     def _generator_output(self):
         """`generator_output`, with "auto" resolved for the detector (see the parameter)."""
@@ -767,6 +817,10 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         state.setdefault("learning_rate_decay", False)
         state.setdefault("calibrate_target", False)
         state.setdefault("target_quantile", 0.5)
+        state.setdefault("max_restarts", 0)
+        if "training_validity_" in state:
+            state.setdefault("n_restarts_", 0)
+            state.setdefault("training_validity_per_attempt_", [state["training_validity_"]])
         if "input_shape_" in state:  # fitted before "auto" existed: the parameter was the choice
             state.setdefault("generator_output_", state["generator_output"])
         if "target_score_" in state:
