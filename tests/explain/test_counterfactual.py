@@ -672,7 +672,7 @@ def test_fit_checks_its_counterfactuals_and_warns_when_training_failed():
     assert trained.training_validity_ >= 0.5
 
 
-def test_a_failed_training_restarts_from_new_weights_and_says_so():
+def test_a_failed_training_restarts_from_new_weights_and_says_so(capsys):
     """lambda_detector=0 fails every attempt: max_restarts more run, each from new initial
     weights, and the warning says how many; max_restarts=0 trains once."""
     built = []
@@ -686,9 +686,13 @@ def test_a_failed_training_restarts_from_new_weights_and_says_so():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(CounterfactualExplainer, "_build_networks", spy)
         with pytest.warns(ConvergenceWarning, match=r"of 12 .*\(best of 3 attempts\)"):
-            failed = CounterfactualExplainer(brightness_detector, **{**params, "max_restarts": 2})
+            failed = CounterfactualExplainer(
+                brightness_detector, **{**params, "max_restarts": 2, "verbose": 1}
+            )
             failed.fit(X, Y)
         assert failed.n_restarts_ == 2 and len(built) == 3
+        bars = capsys.readouterr().err
+        assert "(restart 1 of at most 2)" in bars and "(restart 2 of at most 2)" in bars
         assert len(failed.training_validity_per_attempt_) == 3
         assert failed.training_validity_ == max(failed.training_validity_per_attempt_)
         first, second = (torch.cat([p.flatten() for p in g.parameters()]) for g in built[:2])

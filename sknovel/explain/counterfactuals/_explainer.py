@@ -506,9 +506,10 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             )
             self.bin_values_ = np.linspace(self.target_score_, 1, self.n_bins)
             attempts = []
-            for _ in range(self.max_restarts + 1):
+            for restart in range(self.max_restarts + 1):
                 self._build_networks(device, rng)
-                self._train(score, images, rng, device, self._calibration_images(images))
+                calibration = self._calibration_images(images)
+                self._train(score, images, rng, device, calibration, restart=restart)
                 attempts.append(self._trained_state(self._training_validity(images)))
                 if not attempts[-1]["training_validity_"] < RESTART_VALIDITY:  # or NaN
                     break
@@ -642,7 +643,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             return images[self.n_normal_ :][:VALIDITY_CHECK_SIZE]
         return called_anomalous
 
-    def _train(self, score, images, rng, device, calibration_images):
+    def _train(self, score, images, rng, device, calibration_images, restart=0):
         torch = import_torch()
         from sknovel.explain.counterfactuals._training import (
             TrainingStep,
@@ -658,9 +659,10 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         self.calibration_curve_ = []
         self.loss_curve_ = []
         self.loss_components_ = {term: [] for term in LOSS_TERMS}
-        bar = progress_bar(
-            self.epochs, "CounterfactualExplainer.fit", unit="epoch", verbose=self.verbose
-        )
+        description = "CounterfactualExplainer.fit"
+        if restart:
+            description += f" (restart {restart} of at most {self.max_restarts})"
+        bar = progress_bar(self.epochs, description, unit="epoch", verbose=self.verbose)
         with bar:
             for epoch in range(1, self.epochs + 1):
                 if self.learning_rate_decay:
