@@ -608,7 +608,7 @@ def _pixels_to_tensor(pixels, resize, crop, device):
 def _unit_float(tensor):
     """A new float32 tensor in [0, 1], in (n, C, H, W) memory order, of uint8 or float pixels.
 
-    uint8 is divided by 255 as :func:`sknovel.utils.images.as_unit_float` does (the same
+    uint8 is divided by 255 as :func:`sknovel.utils.images.to_unit_float` does (the same
     values as from files). The memory order matters: antialiased resizing of float32 runs
     1.7x faster on (n, C, H, W) memory than on the channels-last view of the pixels.
     """

@@ -430,14 +430,14 @@ def load_image(path, *, mode=None, size=None):
         raises) or holds values outside its mode's range; the message names the file.
     """
     check_size(size)
-    return fit_to_size(as_unit_float(read_image_pixels(path, mode=mode)), size)
+    return fit_to_size(to_unit_float(read_image_pixels(path, mode=mode)), size)
 
 
 def read_image_pixels(path, *, mode=None):
     """Read one image file as :func:`load_image` does, leaving 8-bit pixels as uint8.
 
     Files of 8-bit modes without transparency come out as their uint8 values (0-255), every
-    other file as :func:`load_image`'s float32 values in [0, 1]; :func:`as_unit_float` turns
+    other file as :func:`load_image`'s float32 values in [0, 1]; :func:`to_unit_float` turns
     either into exactly what :func:`load_image` returns. A batch is then converted in one
     call, after the decoding, instead of file by file.
 
@@ -467,22 +467,6 @@ def read_image_pixels(path, *, mode=None):
             return _to_pixels(_upright(image), mode)
     except _pil_errors() as error:
         raise ValueError(f"Cannot read image file {os.fspath(path)!r}: {error}") from error
-
-
-def as_unit_float(pixels):
-    """uint8 pixels divided by 255 as float32; float32 pixels unchanged.
-
-    Parameters
-    ----------
-    pixels : ndarray, uint8 or float32
-
-    Returns
-    -------
-    values : ndarray of float32 in [0, 1]
-    """
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / np.float32(255)
-    return pixels
 
 
 def _upright(image):
@@ -528,7 +512,7 @@ def _to_pixels(image, mode):
         if array.ndim == 2:
             array = array[..., np.newaxis]
         if alpha:
-            array = as_unit_float(array)
+            array = to_unit_float(array)
             opacity = array[..., -1:]
             array = array[..., :-1] * opacity + (1 - opacity)
     if mode == "RGB" and array.shape[-1] == 1:

@@ -23,7 +23,7 @@ from sknovel.features import (
     load_image_folder,
 )
 from sknovel.features._activation_cache import image_set_key
-from sknovel.utils.images import as_unit_float, read_image_pixels
+from sknovel.utils.images import read_image_pixels, to_unit_float
 
 #: A 16-bit ramp from 0 to 65535 whose mean is exactly half the range.
 RAMP16 = np.linspace(0, 65535, 32 * 64).round().astype(np.uint16).reshape(32, 64)
@@ -151,7 +151,7 @@ def test_pixels_stay_uint8_only_for_8_bit_files_without_transparency(tmp_path):
             pixels = read_image_pixels(path, mode=mode)
             assert pixels.dtype == dtype, (name, mode)
             assert pixels.flags.writeable
-            np.testing.assert_array_equal(as_unit_float(pixels), load_image(path, mode=mode))
+            np.testing.assert_array_equal(to_unit_float(pixels), load_image(path, mode=mode))
 
 
 # --------------------------------------------------------------------------- broken files

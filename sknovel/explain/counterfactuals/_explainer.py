@@ -517,7 +517,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         self.n_restarts_ = len(attempts) - 1
         best = max(attempts, key=lambda attempt: attempt["training_validity_"])
         self.__dict__.update(best)
-        self._warn_if_not_converged()
+        self._warn_if_not_converged(images)
         return self
 
     def _trained_state(self, training_validity):
@@ -536,13 +536,11 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         scores = self.explain(called_anomalous).scores
         return float(np.mean(scores <= self.threshold_))
 
-    def _warn_if_not_converged(self):
+    def _warn_if_not_converged(self, images):
         """A ConvergenceWarning when the kept attempt's training validity is below 0.5."""
         validity = self.training_validity_
         if validity < RESTART_VALIDITY:
-            called_anomalous = min(
-                VALIDITY_CHECK_SIZE, int(np.sum(self.training_scores_ > self.threshold_))
-            )
+            called_anomalous = len(self._called_anomalous(images))
             remedies = [f"more epochs (now {self.epochs})"]
             remedies.append(f"a lower learning_rate (now {self.learning_rate})")
             if not self.learning_rate_decay:
