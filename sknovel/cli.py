@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .report import DiscoveryReport, output_folder, sources
+from .utils.heap import heap_slack
 from .utils.text import terminal_text
 
 #: Modules that CNN features need, with the distribution that provides each.
@@ -388,27 +389,30 @@ def discover(args, argv):
     log(f"sknovel discover: {data.description}")
     for note in notes:
         _print(f"sknovel: note: {note}", file=sys.stderr)
-    report = DiscoveryReport.from_images(
-        data.images,
-        data.labels,
-        class_names=data.class_names,
-        item_names=data.item_names,
-        features=kind or "auto",
-        n_components=args.n_components,
-        n_selections=n_selections,
-        n_explain=args.explain,
-        invert=args.invert,
-        random_state=args.random_state,
-        scheduler=args.scheduler,
-        verbose=not args.quiet,
-        log=log,
-        title=f"Discovery report: {data.source}",
-        description=data.description,
-        attribution=data.attribution,
-        notes=notes,
-        skipped=data.get("skipped", []),
-        command=" ".join(["sknovel", *map(shlex.quote, argv)]),
-    )
+    # One stretch of slack for the whole job: featurizing and explaining call the network
+    # batch by batch, and each call would otherwise give the heap back and fault it in again.
+    with heap_slack():
+        report = DiscoveryReport.from_images(
+            data.images,
+            data.labels,
+            class_names=data.class_names,
+            item_names=data.item_names,
+            features=kind or "auto",
+            n_components=args.n_components,
+            n_selections=n_selections,
+            n_explain=args.explain,
+            invert=args.invert,
+            random_state=args.random_state,
+            scheduler=args.scheduler,
+            verbose=not args.quiet,
+            log=log,
+            title=f"Discovery report: {data.source}",
+            description=data.description,
+            attribution=data.attribution,
+            notes=notes,
+            skipped=data.get("skipped", []),
+            command=" ".join(["sknovel", *map(shlex.quote, argv)]),
+        )
     report.timings = {"reading the input": loading, **report.timings}
     page = report.save(args.output, overwrite=args.overwrite)
     print_table(report, log)

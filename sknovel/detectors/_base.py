@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from sknovel.utils.heap import heap_slack
 from sknovel.utils.images import (
     check_fitted_images,
     check_image_array,
@@ -55,6 +56,7 @@ class TorchImageDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    @heap_slack()
     def _fit(self, X, y):
         """Check `X`, build and train the network, and set ``offset_``; return self."""
         torch = import_torch()
@@ -146,6 +148,7 @@ class TorchImageDetector(NumpyModulePickleMixin, OutlierMixin, BaseEstimator):
         for start in range(0, len(images), self.batch_size):
             yield self._tensor(images[start : start + self.batch_size])
 
+    @heap_slack()
     def _scores(self, images):
         """Scores of (n, H, W, C) images, in batches, without gradients: float64 (n,)."""
         torch = import_torch()

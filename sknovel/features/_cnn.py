@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Hidden, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
+from sknovel.utils.heap import heap_slack
 from sknovel.utils.images import check_image_array, is_path_sequence, read_image_pixels
 from sknovel.utils.progress import progress_bar
 from sknovel.utils.tensors import import_torch, resolve_device, torch_seed
@@ -378,6 +379,7 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
             return torch.from_numpy(self._activations(X).copy()).to(self._device)
         return self._extract(X, (self.layer_name_,), on_device=True)[self.layer_name_]
 
+    @heap_slack()
     def _extract(self, X, layers, *, on_device=False):
         """{layer: activations} of X: numpy arrays, or tensors on the device `on_device`."""
         torch = import_torch()

@@ -45,6 +45,7 @@ _LOCAL_CLUSTER_SETTINGS = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
 }
+
 #: How many child samples one merge task of the SIFT descriptor reduction combines.
 _SPLIT_EVERY = 8
 
@@ -376,7 +377,8 @@ def dask_client(scheduler, *, n_workers=None):
         with one thread each (and one BLAS/torch thread each, Dask's default for worker
         processes) on the loopback interface, closed on exit. Its workers keep glibc's
         default ``malloc`` trimming (Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` made CNN
-        inference 2-3x slower) and run without Dask's statistical profiler.
+        inference 2-3x slower), hold :func:`~sknovel.utils.heap.heap_slack` for their
+        whole life (a worker plugin), and run without Dask's statistical profiler.
         ``"threads"`` or ``"synchronous"``: Dask's local schedulers, no client.
         Anything else is a scheduler address (``"tcp://host:8786"``), connected to and
         disconnected from on exit (the cluster keeps running).
@@ -420,6 +422,9 @@ def dask_client(scheduler, *, n_workers=None):
             ) as cluster,
             Client(cluster) as client,
         ):
+            from ._worker_heap import HeapSlackPlugin
+
+            client.register_plugin(HeapSlackPlugin())
             yield client
         return
     try:

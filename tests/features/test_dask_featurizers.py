@@ -188,6 +188,25 @@ def test_dask_client_refuses_a_bad_scheduler():
         assert client is None and dask.config.get("scheduler") == "threads"
 
 
+def _heap_slack_depth():
+    from sknovel.utils import heap
+
+    return heap._depth
+
+
+def test_local_cluster_workers_hold_the_heap_slack_for_their_life():
+    """dask_client("processes") keeps freed memory in each worker's heap between partitions
+    (see sknovel.utils.heap); the client's process is left alone."""
+    pytest.importorskip("distributed", reason="needs dask.distributed")
+    from sknovel.utils import heap
+
+    if heap._glibc() is None:
+        pytest.skip("heap_slack acts on glibc only")
+    with dask_client("processes", n_workers=2) as client:
+        assert list(client.run(_heap_slack_depth).values()) == [1, 1]
+        assert _heap_slack_depth() == 0
+
+
 def test_cnn_pickles_without_weights():
     featurizer = CNNFeaturizer(crop_size=32).fit(IMAGES[:1])  # real EfficientNet-Lite0 weights
     assert len(pickle.dumps(featurizer)) < 2_000

@@ -21,6 +21,7 @@ from sknovel.explain.counterfactuals._detector_score import (
     make_detector_score,
 )
 from sknovel.explain.counterfactuals._pseudo_anomalies import pseudo_anomalies
+from sknovel.utils.heap import heap_slack
 from sknovel.utils.images import (
     check_fitted_images,
     check_image_array,
@@ -641,6 +642,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
             return images[self.n_normal_ :][:VALIDITY_CHECK_SIZE]
         return called_anomalous
 
+    @heap_slack()
     def _train(self, score, images, rng, device, calibration_images, restart=0):
         torch = import_torch()
         from sknovel.explain.counterfactuals._training import (
@@ -754,6 +756,7 @@ class CounterfactualExplainer(NumpyModulePickleMixin, BaseExplainer):
         """φ with the mapping fixed in ``fit`` (a refitted detector keeps its old scale)."""
         return DetectorScore(self.detector, self.score_scale_)
 
+    @heap_slack()
     def explain(self, X):
         """K counterfactuals of each image, with the detector's scores.
 

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from sknovel.explain._base import BaseExplainer, reduce_channels
 from sknovel.features.inputs import featurizer_files_mode, featurizer_input_size
 from sknovel.metrics import removal_baseline
+from sknovel.utils.heap import heap_slack
 from sknovel.utils.images import (
     check_image_array,
     check_size,
@@ -202,6 +203,7 @@ class NoveltyMap(BaseExplainer):
                 " has none. Use method='occlusion', which needs only transform."
             )
 
+    @heap_slack()
     def explain(self, X, positions=None, *, features=None):
         """Heatmaps of some picks.
 

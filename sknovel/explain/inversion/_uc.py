@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from sknovel.explain._base import BaseExplainer
 from sknovel.features.inputs import featurizer_files_mode, featurizer_input_size
+from sknovel.utils.heap import heap_slack
 from sknovel.utils.images import (
     check_image_array,
     files_mode,
@@ -355,6 +356,7 @@ class UCInverter(NumpyModulePickleMixin, BaseExplainer):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @heap_slack()
     def fit(self, X, y=None, *, features=None):
         """Featurize the images and train the decoder from their features back to them.
 
@@ -568,6 +570,7 @@ class UCInverter(NumpyModulePickleMixin, BaseExplainer):
     def _standardise(self, features):
         return ((features - self.feature_mean_) / self.feature_scale_).astype(np.float32)
 
+    @heap_slack()
     def inverse_transform(self, X):
         """Decode features into images.
 
@@ -602,6 +605,7 @@ class UCInverter(NumpyModulePickleMixin, BaseExplainer):
                 parts.append(tensor_to_images(self.module_(batch)))
         return np.concatenate(parts)
 
+    @heap_slack()
     def explain(self, X, positions=None, *, features=None):
         """Pictures of the ranker's picks, or, without a ranker, of each image's features.
 

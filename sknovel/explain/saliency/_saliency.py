@@ -11,6 +11,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from sknovel.explain._base import BaseExplainer, reduce_channels
+from sknovel.utils.heap import heap_slack
 from sknovel.utils.images import check_image_array, to_unit_float
 from sknovel.utils.tensors import images_to_tensor, import_torch, tensor_to_images
 
@@ -100,6 +101,7 @@ class AutoencoderSaliency(BaseExplainer):
         self.squared = squared
         self.normalize = normalize
 
+    @heap_slack()
     def explain(self, X):
         """Reconstructions, error maps, saliency maps and scores, in one pass over `X`.
 
