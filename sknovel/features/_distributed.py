@@ -45,7 +45,6 @@ _LOCAL_CLUSTER_SETTINGS = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
 }
-
 #: How many child samples one merge task of the SIFT descriptor reduction combines.
 _SPLIT_EVERY = 8
 
@@ -375,10 +374,10 @@ def dask_client(scheduler, *, n_workers=None):
     scheduler : str
         ``"processes"``: start a ``distributed.LocalCluster`` of `n_workers` worker processes
         with one thread each (and one BLAS/torch thread each, Dask's default for worker
-        processes) on the loopback interface, closed on exit. Its workers keep glibc's
-        default ``malloc`` trimming (Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` made CNN
-        inference 2-3x slower), hold :func:`~sknovel.utils.heap.heap_slack` for their
-        whole life (a worker plugin), and run without Dask's statistical profiler.
+        processes) on the loopback interface, closed on exit. Its workers start without
+        Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (which made CNN inference 2-3x slower),
+        hold :func:`~sknovel.utils.heap.heap_slack` for their whole life (a worker
+        plugin), and run without Dask's statistical profiler.
         ``"threads"`` or ``"synchronous"``: Dask's local schedulers, no client.
         Anything else is a scheduler address (``"tcp://host:8786"``), connected to and
         disconnected from on exit (the cluster keeps running).
