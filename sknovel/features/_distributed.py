@@ -38,11 +38,17 @@ from ._activation_cache import ActivationStore
 #: Dask settings of the LocalCluster that ``dask_client("processes")`` starts. Dask's nanny
 #: starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold:
 #: every large torch buffer is then mapped and unmapped, and CNN inference ran 2-3x slower on
-#: the workers (measured); None leaves glibc's adaptive default. The workers' statistical
+#: the workers (measured); None leaves glibc's adaptive default. MALLOC_ARENA_MAX=1 makes
+#: the worker's task thread allocate from the main heap, where heap_slack (held by the
+#: workers, see _worker_heap) can keep a batch's activations: a thread's own arena grows in
+#: heaps of at most 64 MiB and maps every larger block afresh (100 files at 224 px on one
+#: worker: 4.2-5.2 s and 0.7-0.9 million page faults with thread arenas, 3.1-3.3 s and
+#: 0.05-0.16 million with one arena). The workers' statistical
 #: profiler (a stack sample every 10 ms, for the dashboard's profile page) cost 0.02 CPU
 #: seconds per second and worker even when idle.
 _LOCAL_CLUSTER_SETTINGS = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.nanny.pre-spawn-environ.MALLOC_ARENA_MAX": "1",
     "distributed.worker.profile.enabled": False,
 }
 #: How many child samples one merge task of the SIFT descriptor reduction combines.
@@ -375,9 +381,10 @@ def dask_client(scheduler, *, n_workers=None):
         ``"processes"``: start a ``distributed.LocalCluster`` of `n_workers` worker processes
         with one thread each (and one BLAS/torch thread each, Dask's default for worker
         processes) on the loopback interface, closed on exit. Its workers start without
-        Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (which made CNN inference 2-3x slower),
-        hold :func:`~sknovel.utils.heap.heap_slack` for their whole life (a worker
-        plugin), and run without Dask's statistical profiler.
+        Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (which made CNN inference 2-3x slower) and
+        with ``MALLOC_ARENA_MAX=1`` (one heap for all threads), hold
+        :func:`~sknovel.utils.heap.heap_slack` for their whole life (a worker plugin), and
+        run without Dask's statistical profiler.
         ``"threads"`` or ``"synchronous"``: Dask's local schedulers, no client.
         Anything else is a scheduler address (``"tcp://host:8786"``), connected to and
         disconnected from on exit (the cluster keeps running).
