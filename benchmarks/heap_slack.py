@@ -27,9 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+from sknovel.utils.heap import ENVIRONMENT_VARIABLE
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenette_64px.npz"
-#: Environment variable of sknovel.utils.heap (repeated so the parent need not import torch).
-SWITCH = "SKNOVEL_HEAP_SLACK"
 
 
 def _timed_pass(featurizer, images):
@@ -64,7 +64,7 @@ def child():
 
 
 def run_child(slack):
-    environment = {**os.environ, SWITCH: "1" if slack else "0"}
+    environment = {**os.environ, ENVIRONMENT_VARIABLE: "1" if slack else "0"}
     done = subprocess.run(
         [sys.executable, __file__, "--child"],
         env=environment,

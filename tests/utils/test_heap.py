@@ -18,8 +18,7 @@ pytestmark = pytest.mark.skipif(heap._glibc() is None, reason="heap_slack acts o
 
 
 def _resident_mib():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+    return heap._resident_bytes() / 2**20
 
 
 def _faults_of_batches(n_batches, n_blocks=12):
