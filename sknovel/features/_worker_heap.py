@@ -10,8 +10,9 @@ from sknovel.utils.heap import heap_slack
 class HeapSlackPlugin(WorkerPlugin):
     """Hold :func:`~sknovel.utils.heap.heap_slack` while a worker process runs.
 
-    Each partition's ``transform`` holds the slack for itself but gives the memory back when
-    it ends, so the next partition faults it in again. ``dask_client("processes")`` registers
+    Each partition's ``transform`` holds the slack for itself, but a partition that grew the
+    resident memory by more than ``TRIM_GROWTH_BYTES`` (a batch at 224 px does) gives it back
+    when it ends, so the next partition faults it in again. ``dask_client("processes")`` registers
     this plugin on the cluster it starts (whose worker processes do nothing else); registered
     with a client, it also reaches workers that replace a lost one.
     """
